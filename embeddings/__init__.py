@@ -1,0 +1,1 @@
+"""Passage encoders (built-in and sentence-transformers), the FAISS vector index and BM25."""

@@ -1,0 +1,1 @@
+"""Text units, the grounded answerer and the extractive summariser."""

@@ -1,0 +1,1 @@
+"""The speechqa service: settings, storage, ingestion, the core facade, HTTP API and CLI."""

@@ -1,0 +1,1 @@
+"""One APIRouter per file, each with its request and response models."""
