@@ -1,0 +1,103 @@
+"""The grounded answerer: picks the sentence that answers, then the shortest span inside it.
+
+It never writes text of its own: every answer is a slice of a retrieved passage. When the best
+passage covers too little of the question's weighted terms, it declines instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from models.coverage import QuestionTerms
+from models.reader import Reader
+from models.spans import analyse, extract
+from models.text import split_sentences
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A retrieved passage: its text, where it starts in its document, and its rank score."""
+
+    text: str
+    offset: int
+    score: float
+    key: int
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    key: int  # the candidate holding the answer
+    text: str
+    start: int  # document offsets
+    end: int
+    sentence_text: str
+    sentence_start: int
+    sentence_end: int
+    confidence: float
+    answerable: bool
+
+
+class Answerer:
+    def __init__(
+        self,
+        *,
+        min_coverage: float = 0.5,
+        reader: Reader | None = None,
+        max_passages: int = 5,
+    ) -> None:
+        self.min_coverage = min_coverage
+        self.reader = reader
+        self.max_passages = max_passages
+
+    def answer(
+        self,
+        question: str,
+        candidates: Sequence[Candidate],
+        idf: Callable[[str], float],
+    ) -> Found | None:
+        terms = QuestionTerms(question, idf)
+        if not terms or not candidates:
+            return None
+        best: tuple[float, Candidate, int, int, float] | None = None
+        top_score = max(c.score for c in candidates) or 1.0
+        for rank, cand in enumerate(candidates[: self.max_passages]):
+            passage_cov = terms.coverage(cand.text)
+            for s, e in split_sentences(cand.text):
+                sent_cov = terms.coverage(cand.text[s:e])
+                # The sentence must carry the question's words; its passage's rank and
+                # coverage break ties between sentences that repeat them equally.
+                score = (
+                    sent_cov
+                    + 0.3 * passage_cov
+                    + 0.2 * cand.score / top_score
+                    - 0.02 * rank
+                    - 0.0005 * max(0, e - s - 120)
+                )
+                if best is None or score > best[0]:
+                    best = (score, cand, s, e, passage_cov)
+        if best is None:
+            return None
+        _, cand, s, e, passage_cov = best
+        sentence_cov = terms.coverage(cand.text[s:e])
+        confidence = 0.6 * passage_cov + 0.4 * sentence_cov
+        answerable = passage_cov >= self.min_coverage
+
+        span = None
+        if self.reader is not None:
+            span = self.reader.extract(question, cand.text)
+        if span is None:
+            inner = extract(analyse(question), cand.text[s:e])
+            span = (s + inner[0], s + inner[1]) if inner else (s, e)
+        a, b = span
+        return Found(
+            key=cand.key,
+            text=cand.text[a:b],
+            start=cand.offset + a,
+            end=cand.offset + b,
+            sentence_text=cand.text[s:e],
+            sentence_start=cand.offset + s,
+            sentence_end=cand.offset + e,
+            confidence=confidence,
+            answerable=answerable,
+        )

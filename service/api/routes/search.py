@@ -1,0 +1,27 @@
+"""Passage search: BM25 and dense retrieval fused."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from service.api.deps import SpeechesDep
+from service.api.schemas import HitOut
+
+router = APIRouter(tags=["search"])
+
+
+class SearchIn(BaseModel):
+    query: str = Field(min_length=1, max_length=2000)
+    top_k: int = Field(5, ge=1, le=50)
+    doc_ids: list[str] | None = Field(None, max_length=1000)
+
+
+class SearchOut(BaseModel):
+    hits: list[HitOut]
+
+
+@router.post("/v1/search")
+def search(body: SearchIn, speeches: SpeechesDep) -> SearchOut:
+    hits = speeches.search(body.query, body.top_k, body.doc_ids)
+    return SearchOut(hits=[HitOut.model_validate(h.as_dict()) for h in hits])

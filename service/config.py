@@ -1,0 +1,56 @@
+"""Settings: one object, built once from the environment (prefix ``SPEECHQA_``) and passed in."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_seed_dir() -> Path | None:
+    """The seeds shipped with the project: ``./seeds`` if present, else the checkout's own."""
+    for candidate in (Path.cwd() / "seeds", PROJECT_ROOT / "seeds"):
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SPEECHQA_", env_file=None, extra="ignore")
+
+    data_dir: Path = Field(Path("data"), description="SQLite metadata and the FAISS index live here")
+    seed_dir: Path | None = Field(
+        None, description="every .txt/.md here not already stored is ingested at start-up"
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+
+    embedding_model: str | None = Field(
+        None,
+        description="sentence-transformers model name or local path; unset = built-in encoder",
+    )
+    embedding_device: str = "cpu"
+    # 512 hashed dimensions keep a million passages at 2 GB of float32; the lexical side leads.
+    builtin_dim: int = Field(512, ge=16, le=8192)
+    reader_model: str | None = Field(
+        None, description="transformers extractive-QA model (local path) used on top passages"
+    )
+
+    passage_max_chars: int = Field(400, ge=32, le=4096)
+    # Weight of the dense cosine added to the max-normalised BM25 score.
+    dense_weight: float = Field(0.3, ge=0.0, le=10.0)
+    candidate_pool: int = Field(100, ge=10, le=10_000)
+    # Below this share of the question's weighted terms found in the best passage, ask declines.
+    answer_min_coverage: float = Field(0.5, ge=0.0, le=1.0)
+
+    max_document_chars: int = Field(5_000_000, ge=1_000)
+    max_query_chars: int = Field(2_000, ge=10)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,570 @@
+"""``Speeches``: the one facade over storage, retrieval, answering and summarising.
+
+The CLI, the HTTP routes, batch jobs and tests all go through it; nothing here knows HTTP.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from embeddings.errors import EmbeddingError
+from embeddings.registry import get_encoder
+from models.answerer import Answerer, Candidate
+from models.reader import load_reader
+from models.summarizer import Budget, Summarizer
+from service.config import Settings
+from service.errors import InvalidInput, NotFound, PayloadTooLarge, Unavailable
+from service.outline import Outline, Section, parse_outline, section_to_dict
+from service.retrieval import ReconcileReport, Retriever
+from service.rwlock import RWLock
+from service.store import NewPassage, Store, StoredDocument, StoredPassage
+
+log = logging.getLogger(__name__)
+
+VERSION = "0.1.0"
+# Bump when parsing changes what is stored; documents parsed by an older version are re-parsed
+# and re-indexed at start-up.
+OUTLINE_VERSION = 1
+
+_DOC_ID = re.compile(r"^\w[\w.\-]{0,127}$")
+_BAD_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_MAX_TITLE = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    doc_id: str
+    section_id: str
+    section_title: str
+    paragraph: int
+    text: str
+    score: float
+    start: int
+    end: int
+    passage_id: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "doc_id": self.doc_id,
+            "section_id": self.section_id,
+            "section_title": self.section_title,
+            "paragraph": self.paragraph,
+            "text": self.text,
+            "score": round(self.score, 6),
+            "start": self.start,
+            "end": self.end,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """A piece of a document's text with its location."""
+
+    doc_id: str
+    text: str
+    paragraph: int
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class AskResult:
+    answer: str
+    answerable: bool
+    confidence: float
+    citations: list[Hit]
+    located: Located | None = None
+    sentence: Located | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SummarySentence:
+    text: str
+    paragraph: int
+    start: int
+    end: int
+    trimmed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SectionSummary:
+    section_id: str
+    title: str
+    summary: str
+    sentences: list[SummarySentence]
+
+
+@dataclass(frozen=True, slots=True)
+class PutResult:
+    document: StoredDocument
+    created: bool
+    changed: bool
+
+
+@dataclass(slots=True)
+class IngestReport:
+    path: Path
+    doc_id: str | None
+    status: str  # "created" | "replaced" | "unchanged" | "failed"
+    error: str | None = None
+
+
+@dataclass
+class _OutlineCache:
+    """Parsed outlines by (doc id, content hash): parsing is cheap but not free per request."""
+
+    size: int = 64
+    items: OrderedDict[tuple[str, str], Outline] = field(default_factory=OrderedDict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get(self, doc: StoredDocument, max_chars: int) -> Outline:
+        key = (doc.id, doc.content_hash)
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+        outline = parse_outline(doc.text, max_passage_chars=max_chars)
+        with self.lock:
+            self.items[key] = outline
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+        return outline
+
+
+def normalize_text(text: str) -> str:
+    """The stored form of a document: no BOM, ``\\n`` line ends; line numbers are kept."""
+    return text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def doc_id_from_path(path: Path) -> str:
+    """The file name without extension, with anything an id may not hold replaced by ``_``."""
+    stem = re.sub(r"[^\w.\-]", "_", path.stem).lstrip(".-") or "document"
+    return stem[:128]
+
+
+class Speeches:
+    """The speech collection in one data directory.
+
+    Constructing it stores configuration only; :meth:`open` loads the store and the indexes
+    (and the encoder, lazily, the first time it is needed).
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = RWLock()
+        self._outlines = _OutlineCache()
+        self._summarizer = Summarizer()
+        self._store: Store | None = None
+        self._retriever: Retriever | None = None
+        self._answerer: Answerer | None = None
+        self.startup: ReconcileReport | None = None
+
+    # -- life cycle -------------------------------------------------------------------------
+    def open(self) -> Speeches:
+        data_dir = self.settings.data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self._store = Store(data_dir / "speechqa.sqlite3")
+        try:
+            encoder = get_encoder(
+                self.settings.embedding_model,
+                builtin_dim=self.settings.builtin_dim,
+                device=self.settings.embedding_device,
+            )
+            self._retriever = Retriever(
+                encoder,
+                data_dir / "passages.faiss",
+                dense_weight=self.settings.dense_weight,
+                pool=self.settings.candidate_pool,
+            )
+            self._reparse_outdated()
+            self.startup = self._retriever.load(self._store)
+        except EmbeddingError as exc:
+            self._store.close()
+            raise Unavailable(str(exc)) from exc
+        reader = load_reader(self.settings.reader_model) if self.settings.reader_model else None
+        self._answerer = Answerer(
+            min_coverage=self.settings.answer_min_coverage, reader=reader
+        )
+        return self
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def __enter__(self) -> Speeches:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise RuntimeError("Speeches.open() was not called")
+        return self._store
+
+    @property
+    def retriever(self) -> Retriever:
+        if self._retriever is None:
+            raise RuntimeError("Speeches.open() was not called")
+        return self._retriever
+
+    @property
+    def passage_chars(self) -> int:
+        return min(self.settings.passage_max_chars, self.retriever.encoder.max_chars)
+
+    def _reparse_outdated(self) -> None:
+        for row in self.store.list_documents():
+            doc = self.store.get_document(row.id)
+            if doc is not None and doc.outline_version != OUTLINE_VERSION:
+                log.info("re-parsing %s (outline version %s)", doc.id, doc.outline_version)
+                self._write_document(doc.id, doc.title, doc.text, doc.metadata, index=False)
+
+    # -- documents --------------------------------------------------------------------------
+    def put_document(
+        self,
+        text: str,
+        *,
+        doc_id: str | None = None,
+        title: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> PutResult:
+        """Store (or replace) a document; searchable as soon as this returns."""
+        text = self._check_text(text)
+        metadata = dict(metadata or {})
+        digest = content_hash(text)
+        doc_id = self._check_id(doc_id) if doc_id is not None else f"doc-{digest[:16]}"
+        if title is not None:
+            title = self._check_title(title)
+
+        existing = self.store.get_document(doc_id)
+        if existing is not None and existing.content_hash == digest:
+            new_title = title if title is not None else existing.title
+            if new_title == existing.title and metadata == existing.metadata:
+                return PutResult(existing, created=False, changed=False)
+            with self._lock.write():
+                self.store.update_document_info(doc_id, new_title, metadata)
+            return PutResult(self._require(doc_id), created=False, changed=True)
+
+        self._write_document(doc_id, title, text, metadata, index=True)
+        return PutResult(self._require(doc_id), created=existing is None, changed=True)
+
+    def _write_document(
+        self,
+        doc_id: str,
+        title: str | None,
+        text: str,
+        metadata: dict[str, Any],
+        *,
+        index: bool,
+    ) -> None:
+        outline = parse_outline(text, max_passage_chars=self.passage_chars)
+        titles = {s.id: s.title for s in outline.walk()}
+        passages = [
+            NewPassage(
+                section_id=p.section_id,
+                section_title=titles.get(p.section_id, ""),
+                paragraph=p.paragraph,
+                start=p.start,
+                end=p.end,
+                text=text[p.start : p.end],
+            )
+            for p in outline.passages
+        ]
+        texts = [p.text for p in passages]
+        # Embedding is the slow part: do it before taking the lock so queries keep flowing.
+        vectors = self.retriever.embed(texts) if index else None
+        sections = [section_to_dict(s) for s in outline.sections]
+        with self._lock.write():
+            removed, added = self.store.replace_document(
+                doc_id=doc_id,
+                title=title if title is not None else default_title(text, outline, doc_id),
+                text=text,
+                metadata=metadata,
+                content_hash=content_hash(text),
+                sections=sections,
+                paragraphs=len(outline.paragraphs),
+                outline_version=OUTLINE_VERSION,
+                passages=passages,
+            )
+            if index:
+                self.retriever.remove(removed)
+                self.retriever.add(added, texts, vectors)
+                self.retriever.save()
+
+    def delete_document(self, doc_id: str) -> None:
+        with self._lock.write():
+            removed = self.store.delete_document(doc_id)
+            if removed is None:
+                raise NotFound(f"no document with id {doc_id!r}")
+            self.retriever.remove(removed)
+            self.retriever.save()
+
+    def get_document(self, doc_id: str) -> StoredDocument:
+        return self._require(doc_id)
+
+    def list_documents(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": r.id,
+                "title": r.title,
+                "sections": r.sections,
+                "paragraphs": r.paragraphs,
+                "chars": r.chars,
+                "metadata": r.metadata,
+            }
+            for r in self.store.list_documents()
+        ]
+
+    def sections(self, doc_id: str) -> list[dict[str, Any]]:
+        return self._require(doc_id).sections
+
+    def _require(self, doc_id: str) -> StoredDocument:
+        doc = self.store.get_document(doc_id)
+        if doc is None:
+            raise NotFound(f"no document with id {doc_id!r}")
+        return doc
+
+    # -- retrieval --------------------------------------------------------------------------
+    def search(
+        self, query: str, top_k: int = 5, doc_ids: Sequence[str] | None = None
+    ) -> list[Hit]:
+        query = self._check_query(query)
+        self._check_top_k(top_k)
+        with self._lock.read():
+            return self._search(query, top_k, doc_ids)
+
+    def _search(self, query: str, top_k: int, doc_ids: Sequence[str] | None) -> list[Hit]:
+        allowed = None
+        if doc_ids is not None:
+            unknown = set(doc_ids) - self.store.existing_ids(doc_ids)
+            if unknown:
+                raise NotFound(f"no document with id {sorted(unknown)[0]!r}")
+            allowed = self.store.passage_ids(doc_ids)
+            if not allowed:
+                return []
+        scored = self.retriever.search(query, top_k, allowed)
+        rows = self.store.get_passages([s.passage_id for s in scored])
+        return [_hit(rows[s.passage_id], s.score) for s in scored if s.passage_id in rows]
+
+    def ask(
+        self, question: str, top_k: int = 5, doc_ids: Sequence[str] | None = None
+    ) -> AskResult:
+        """The shortest span of the speeches that answers, or a refusal; never invented text."""
+        question = self._check_query(question)
+        self._check_top_k(top_k)
+        with self._lock.read():
+            hits = self._search(question, max(top_k, 5), doc_ids)
+        assert self._answerer is not None
+        candidates = [
+            Candidate(text=h.text, offset=h.start, score=h.score, key=i)
+            for i, h in enumerate(hits)
+        ]
+        found = self._answerer.answer(question, candidates, idf=self.retriever.bm25.idf)
+        if found is None or not found.answerable:
+            confidence = found.confidence if found is not None else 0.0
+            return AskResult("", False, round(confidence, 4), [])
+        holder = hits[found.key]
+        citations = [holder] + [h for i, h in enumerate(hits[:top_k]) if i != found.key]
+        return AskResult(
+            answer=found.text,
+            answerable=True,
+            confidence=round(found.confidence, 4),
+            citations=citations[:top_k],
+            located=Located(holder.doc_id, found.text, holder.paragraph, found.start, found.end),
+            sentence=Located(
+                holder.doc_id,
+                found.sentence_text,
+                holder.paragraph,
+                found.sentence_start,
+                found.sentence_end,
+            ),
+        )
+
+    # -- summaries --------------------------------------------------------------------------
+    def summarize(
+        self,
+        doc_id: str,
+        section_id: str | None = None,
+        *,
+        max_sentences: int | None = None,
+        max_chars: int | None = None,
+        ratio: float | None = None,
+    ) -> list[SectionSummary]:
+        doc = self._require(doc_id)
+        outline = self._outlines.get(doc, self.passage_chars)
+        if section_id is None:
+            sections: Sequence[Section] = outline.sections
+        else:
+            found = outline.find(section_id)
+            if found is None:
+                raise NotFound(f"document {doc_id!r} has no section {section_id!r}")
+            sections = [found]
+        budget = Budget(max_sentences=max_sentences, max_chars=max_chars, ratio=ratio)
+        return [self._summarize_section(doc.text, outline, s, budget) for s in sections]
+
+    def _summarize_section(
+        self, text: str, outline: Outline, section: Section, budget: Budget
+    ) -> SectionSummary:
+        sentences = [s for s in outline.sentences if section.start <= s.start < section.end]
+        extracts = self._summarizer.summarize(text, sentences, budget)
+        units = [
+            SummarySentence(text[e.start : e.end], e.paragraph, e.start, e.end, e.trimmed)
+            for e in extracts
+        ]
+        # Trimmed units lose their ending; mark the cut so the joined summary reads honestly.
+        summary = "".join(u.text + ("……" if u.trimmed else "") for u in units)
+        return SectionSummary(section.id, section.title, summary, units)
+
+    # -- ingestion from files ---------------------------------------------------------------
+    def ingest_paths(
+        self, paths: Iterable[Path], *, recursive: bool = True
+    ) -> list[IngestReport]:
+        reports = []
+        for path in _expand(paths, recursive=recursive):
+            doc_id = doc_id_from_path(path)
+            try:
+                text = path.read_bytes().decode("utf-8-sig")
+                result = self.put_document(text, doc_id=doc_id)
+            except (OSError, UnicodeDecodeError, InvalidInput, PayloadTooLarge) as exc:
+                reports.append(IngestReport(path, doc_id, "failed", str(exc)))
+                continue
+            status = (
+                "created" if result.created else "replaced" if result.changed else "unchanged"
+            )
+            reports.append(IngestReport(path, doc_id, status))
+        return reports
+
+    # -- info -------------------------------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        encoder = self.retriever.encoder
+        return {
+            "version": VERSION,
+            "documents": self.store.count_documents(),
+            "passages": self.store.count_passages(),
+            "embedder": {"name": encoder.name, "dim": encoder.dim, "kind": encoder.kind},
+            "reader": self.settings.reader_model,
+            "lexical": "bm25-char-bigram",
+            "dense_weight": self.retriever.dense_weight,
+            "data_dir": str(self.settings.data_dir),
+        }
+
+    # -- validation -------------------------------------------------------------------------
+    def _check_text(self, text: str) -> str:
+        if not isinstance(text, str):
+            raise InvalidInput("text must be a string")
+        _check_encodable(text, "text")
+        text = normalize_text(text)
+        if len(text) > self.settings.max_document_chars:
+            raise PayloadTooLarge(
+                f"text has {len(text)} characters; the limit is "
+                f"{self.settings.max_document_chars}"
+            )
+        if _BAD_CONTROL.search(text):
+            raise InvalidInput("text contains control characters")
+        if not any(c.isalnum() for c in text):
+            raise InvalidInput("text is empty or holds no words")
+        return text
+
+    @staticmethod
+    def _check_id(doc_id: str) -> str:
+        if not isinstance(doc_id, str) or not _DOC_ID.match(doc_id):
+            raise InvalidInput(
+                "id must be 1-128 letters, digits, '_', '-' or '.', starting with a letter, "
+                f"digit or '_': got {doc_id!r}"
+            )
+        return doc_id
+
+    @staticmethod
+    def _check_title(title: str) -> str:
+        _check_encodable(title, "title")
+        title = " ".join(title.split())
+        if len(title) > _MAX_TITLE or _BAD_CONTROL.search(title):
+            raise InvalidInput(f"title must be at most {_MAX_TITLE} printable characters")
+        return title
+
+    def _check_query(self, query: str) -> str:
+        _check_encodable(query, "query")
+        query = query.strip()
+        if not query:
+            raise InvalidInput("the question is empty")
+        if len(query) > self.settings.max_query_chars:
+            raise InvalidInput(
+                f"the question has {len(query)} characters; the limit is "
+                f"{self.settings.max_query_chars}"
+            )
+        if not any(c.isalnum() for c in query):
+            raise InvalidInput("the question holds no words")
+        return query
+
+    @staticmethod
+    def _check_top_k(top_k: int) -> None:
+        if not 1 <= top_k <= 50:
+            raise InvalidInput("top_k must be between 1 and 50")
+
+
+def default_title(text: str, outline: Outline, doc_id: str) -> str:
+    """A heading-like first line (short, no sentence end, not an address) or the id."""
+    if outline.paragraphs:
+        first = outline.paragraphs[0]
+        line = text[first.start : first.end].strip()
+        if (
+            line
+            and len(line) <= 60
+            and not re.search(r"[。！？；：:]$", line)
+            and not outline.sections[0].kind == "numbered"
+        ):
+            return line.lstrip("#").strip() or doc_id
+    return doc_id
+
+
+def _check_encodable(value: str, what: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(f"{what} is not valid Unicode (lone surrogate)") from exc
+
+
+def _hit(p: StoredPassage, score: float) -> Hit:
+    return Hit(
+        doc_id=p.doc_id,
+        section_id=p.section_id,
+        section_title=p.section_title,
+        paragraph=p.paragraph,
+        text=p.text,
+        score=score,
+        start=p.start,
+        end=p.end,
+        passage_id=p.id,
+    )
+
+
+_TEXT_SUFFIXES = {".txt", ".md"}
+
+
+def _expand(paths: Iterable[Path], *, recursive: bool) -> list[Path]:
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            pattern = "**/*" if recursive else "*"
+            out.extend(
+                p
+                for p in sorted(path.glob(pattern))
+                if p.is_file() and p.suffix.lower() in _TEXT_SUFFIXES
+            )
+        else:
+            out.append(path)
+    return out

@@ -1,0 +1,359 @@
+"""SQLite storage of documents, their outline and their passages: the source of truth.
+
+The FAISS and BM25 indexes are derived from what is stored here and are reconciled against it at
+start-up, so a crash between the SQLite commit and the index write loses nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    text TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    sections TEXT NOT NULL,
+    paragraphs INTEGER NOT NULL,
+    outline_version INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS passages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    doc_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    section_id TEXT NOT NULL,
+    section_title TEXT NOT NULL,
+    paragraph INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS passages_by_doc ON passages(doc_id);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDocument:
+    id: str
+    title: str
+    text: str
+    metadata: dict[str, Any]
+    content_hash: str
+    sections: list[dict[str, Any]]
+    paragraphs: int
+    outline_version: int
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentRow:
+    """A document without its text, for listings."""
+
+    id: str
+    title: str
+    sections: int
+    paragraphs: int
+    chars: int
+    content_hash: str
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class NewPassage:
+    section_id: str
+    section_title: str
+    paragraph: int
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPassage:
+    id: int
+    doc_id: str
+    section_id: str
+    section_title: str
+    paragraph: int
+    start: int
+    end: int
+    text: str
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class Store:
+    """Thread-safe access to the SQLite file: one connection per thread, writes serialised.
+
+    WAL mode lets readers go on while a write is in progress; ``synchronous=FULL`` makes a
+    returned commit durable across a crash.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        # executescript commits on its own, so it runs outside an explicit transaction.
+        self._conn().executescript(_SCHEMA)
+        with self._write_lock, self._transaction() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if row is None:
+                conn.execute(
+                    "INSERT INTO meta(key, value) VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+            elif int(row[0]) > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"{path} has schema version {row[0]}, newer than this speechqa "
+                    f"({SCHEMA_VERSION}); upgrade speechqa"
+                )
+
+    # -- connections ------------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=10000")
+            self._local.conn = conn
+            with self._connections_lock:
+                self._connections.append(conn)
+        return conn
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._connections_lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    # -- meta -------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self._conn().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._write_lock, self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    # -- documents --------------------------------------------------------------------------
+    def get_document(self, doc_id: str) -> StoredDocument | None:
+        row = (
+            self._conn()
+            .execute(
+                "SELECT id, title, text, metadata, content_hash, sections, paragraphs, "
+                "outline_version, created_at, updated_at FROM documents WHERE id = ?",
+                (doc_id,),
+            )
+            .fetchone()
+        )
+        if row is None:
+            return None
+        return StoredDocument(
+            id=row[0],
+            title=row[1],
+            text=row[2],
+            metadata=json.loads(row[3]),
+            content_hash=row[4],
+            sections=json.loads(row[5]),
+            paragraphs=row[6],
+            outline_version=row[7],
+            created_at=row[8],
+            updated_at=row[9],
+        )
+
+    def list_documents(self) -> list[DocumentRow]:
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT id, title, json_array_length(sections), paragraphs, length(text), "
+                "content_hash, metadata FROM documents ORDER BY id"
+            )
+            .fetchall()
+        )
+        return [
+            DocumentRow(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6])) for r in rows
+        ]
+
+    def document_ids(self) -> set[str]:
+        return {r[0] for r in self._conn().execute("SELECT id FROM documents")}
+
+    def existing_ids(self, doc_ids: Iterable[str]) -> set[str]:
+        ids = list(dict.fromkeys(doc_ids))
+        found: set[str] = set()
+        for chunk in _chunks(ids, 500):
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                r[0]
+                for r in self._conn().execute(
+                    f"SELECT id FROM documents WHERE id IN ({marks})", chunk
+                )
+            )
+        return found
+
+    def count_documents(self) -> int:
+        return self._conn().execute("SELECT count(*) FROM documents").fetchone()[0]
+
+    def replace_document(
+        self,
+        *,
+        doc_id: str,
+        title: str,
+        text: str,
+        metadata: dict[str, Any],
+        content_hash: str,
+        sections: list[dict[str, Any]],
+        paragraphs: int,
+        outline_version: int,
+        passages: Sequence[NewPassage],
+    ) -> tuple[list[int], list[int]]:
+        """Store a document and its passages in one transaction, replacing any of that id.
+
+        Returns (removed passage ids, new passage ids); passage ids are never reused, so a
+        stale vector can never be mistaken for a new passage.
+        """
+        now = _now()
+        with self._write_lock, self._transaction() as conn:
+            old = [
+                r[0]
+                for r in conn.execute("SELECT id FROM passages WHERE doc_id = ?", (doc_id,))
+            ]
+            created = conn.execute(
+                "SELECT created_at FROM documents WHERE id = ?", (doc_id,)
+            ).fetchone()
+            conn.execute("DELETE FROM passages WHERE doc_id = ?", (doc_id,))
+            conn.execute(
+                "INSERT OR REPLACE INTO documents(id, title, text, metadata, content_hash, "
+                "sections, paragraphs, outline_version, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    doc_id,
+                    title,
+                    text,
+                    json.dumps(metadata, ensure_ascii=False),
+                    content_hash,
+                    json.dumps(sections, ensure_ascii=False),
+                    paragraphs,
+                    outline_version,
+                    created[0] if created else now,
+                    now,
+                ),
+            )
+            new_ids = []
+            for p in passages:
+                cur = conn.execute(
+                    "INSERT INTO passages(doc_id, section_id, section_title, paragraph, start, "
+                    "end, text) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (doc_id, p.section_id, p.section_title, p.paragraph, p.start, p.end, p.text),
+                )
+                new_ids.append(int(cur.lastrowid))
+        return old, new_ids
+
+    def update_document_info(self, doc_id: str, title: str, metadata: dict[str, Any]) -> None:
+        with self._write_lock, self._transaction() as conn:
+            conn.execute(
+                "UPDATE documents SET title = ?, metadata = ?, updated_at = ? WHERE id = ?",
+                (title, json.dumps(metadata, ensure_ascii=False), _now(), doc_id),
+            )
+
+    def delete_document(self, doc_id: str) -> list[int] | None:
+        """Delete a document; returns its passage ids, or None if there was no such document."""
+        with self._write_lock, self._transaction() as conn:
+            if conn.execute("SELECT 1 FROM documents WHERE id = ?", (doc_id,)).fetchone() is None:
+                return None
+            ids = [
+                r[0]
+                for r in conn.execute("SELECT id FROM passages WHERE doc_id = ?", (doc_id,))
+            ]
+            conn.execute("DELETE FROM passages WHERE doc_id = ?", (doc_id,))
+            conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+        return ids
+
+    # -- passages ---------------------------------------------------------------------------
+    def count_passages(self) -> int:
+        return self._conn().execute("SELECT count(*) FROM passages").fetchone()[0]
+
+    def passage_ids(self, doc_ids: Iterable[str] | None = None) -> list[int]:
+        if doc_ids is None:
+            return [r[0] for r in self._conn().execute("SELECT id FROM passages ORDER BY id")]
+        out: list[int] = []
+        for chunk in _chunks(list(doc_ids), 500):
+            marks = ",".join("?" * len(chunk))
+            out.extend(
+                r[0]
+                for r in self._conn().execute(
+                    f"SELECT id FROM passages WHERE doc_id IN ({marks})", chunk
+                )
+            )
+        return out
+
+    def get_passages(self, ids: Sequence[int]) -> dict[int, StoredPassage]:
+        out: dict[int, StoredPassage] = {}
+        for chunk in _chunks(list(ids), 500):
+            marks = ",".join("?" * len(chunk))
+            for r in self._conn().execute(
+                "SELECT id, doc_id, section_id, section_title, paragraph, start, end, text "
+                f"FROM passages WHERE id IN ({marks})",
+                chunk,
+            ):
+                out[r[0]] = StoredPassage(*r)
+        return out
+
+    def iter_passages(self, batch: int = 2000) -> Iterator[list[StoredPassage]]:
+        """All passages in id order, in batches, without holding them all in memory."""
+        last = -1
+        while True:
+            rows = (
+                self._conn()
+                .execute(
+                    "SELECT id, doc_id, section_id, section_title, paragraph, start, end, text "
+                    "FROM passages WHERE id > ? ORDER BY id LIMIT ?",
+                    (last, batch),
+                )
+                .fetchall()
+            )
+            if not rows:
+                return
+            yield [StoredPassage(*r) for r in rows]
+            last = rows[-1][0]
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

@@ -1,0 +1,412 @@
+"""Extractive section summaries: budgets, offsets, trimming, topic sentences and redundancy."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+import re
+
+import pytest
+
+from models.summarizer import Budget, Extract, Summarizer, SummaryError, default_max_sentences
+from models.text import Sentence, split_clauses, split_sentences
+
+# A heading line, numbered points ("一要…。") and supporting sentences, as in a county plenary
+# speech. Lines are paragraphs.
+SECTION = """二、聚焦高质量发展，以项目建设为抓手，全力推动县域经济提质增效
+同志们：
+发展是第一要务，项目是发展的生命线。全县上下要牢固树立“项目为王”理念，把项目建设作为推动高质量发展的主抓手，以项目建设的大突破带动县域经济的大发展。
+一要坚定不移抓招商引资。招商引资是项目建设的源头活水，要围绕主导产业开展产业链招商，紧盯长三角、珠三角等重点区域，全年引进亿元以上项目30个以上。要健全招商引资考核机制，对招商成效突出的单位和个人给予表彰奖励，对工作不力的严肃问责。
+二要持之以恒抓项目建设。要坚持领导包联重点项目制度，实行一个项目、一名领导、一个专班、一抓到底，确保签约项目早落地、落地项目早开工、开工项目早投产。要加快推进产业园区基础设施建设，提升园区承载能力，为项目落地提供坚实保障。
+三要用心用情优化营商环境。营商环境就是生产力，要深化“放管服”改革，推行“一窗受理、集成服务”，让企业和群众办事少跑腿、好办事。要坚决查处破坏营商环境的行为，让企业安心经营、放心投资、专心发展。
+谢谢大家。"""
+
+_TOPIC = re.compile(r"[一二三四五六七八九十]+、|[一二三四五六七八九十]要")
+
+
+def build(text: str, *, topics: bool = True, section_id: str = "s2") -> list[Sentence]:
+    """Sentences of ``text`` by line; a line's first sentence is a topic if it is numbered."""
+    sentences: list[Sentence] = []
+    pos = 0
+    for paragraph, line in enumerate(text.split("\n"), 1):
+        for k, (start, end) in enumerate(split_sentences(text, pos, pos + len(line))):
+            topic = topics and k == 0 and _TOPIC.match(text, start) is not None
+            sentences.append(Sentence(start, end, paragraph, section_id, topic))
+        pos += len(line) + 1
+    return sentences
+
+
+def check_invariants(text: str, sentences: list[Sentence], extracts: list[Extract]) -> None:
+    """Document order, no repeats, and every extract a leading piece of exactly one sentence."""
+    assert [e.start for e in extracts] == sorted({e.start for e in extracts})
+    for before, after in itertools.pairwise(extracts):
+        assert before.end <= after.start
+    by_start = {s.start: s for s in sentences}
+    for e in extracts:
+        assert e.start in by_start, "an extract must start at a sentence start"
+        own = by_start[e.start]
+        assert e.start < e.end <= own.end
+        assert e.paragraph == own.paragraph
+        assert e.trimmed == (e.end != own.end)
+
+
+def texts(text: str, extracts: list[Extract]) -> list[str]:
+    return [text[e.start : e.end] for e in extracts]
+
+
+def total_chars(extracts: list[Extract]) -> int:
+    return sum(e.end - e.start for e in extracts)
+
+
+@pytest.fixture(scope="module")
+def section() -> tuple[str, list[Sentence]]:
+    return SECTION, build(SECTION)
+
+
+# --- Budget ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"max_sentences": 0},
+        {"max_sentences": -2},
+        {"max_chars": 0},
+        {"max_chars": True},
+        {"max_chars": 12.5},
+        {"ratio": 0.0},
+        {"ratio": -0.1},
+        {"ratio": 1.5},
+        {"ratio": math.nan},
+        {"ratio": "0.3"},
+    ],
+)
+def test_impossible_budgets_are_rejected(kwargs: dict[str, object]) -> None:
+    with pytest.raises(SummaryError):
+        Budget(**kwargs)  # type: ignore[arg-type]
+
+
+def test_summary_error_is_a_value_error() -> None:
+    assert issubclass(SummaryError, ValueError)
+
+
+def test_chars_for_takes_the_tightest_limit() -> None:
+    assert Budget().chars_for(1000) is None
+    assert Budget(max_sentences=3).chars_for(1000) is None
+    assert Budget(max_chars=120).chars_for(1000) == 120
+    assert Budget(ratio=0.3).chars_for(1000) == 300
+    assert Budget(max_chars=120, ratio=0.3).chars_for(1000) == 120
+    assert Budget(max_chars=500, ratio=0.3).chars_for(1000) == 300
+    # Rounded down so that the ratio is never exceeded, and not lost to floating point.
+    assert Budget(ratio=0.3).chars_for(10) == 3
+    assert Budget(ratio=0.25).chars_for(10) == 2
+    with pytest.raises(SummaryError):
+        Budget(ratio=0.3).chars_for(-1)
+
+
+def test_default_sentence_budget_follows_topic_count() -> None:
+    assert [default_max_sentences(n) for n in (0, 2, 3, 5, 8, 20)] == [3, 3, 3, 5, 8, 8]
+
+
+# --- budgets hold -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("max_sentences", [1, 2, 3, 5, 100])
+def test_max_sentences_holds(section: tuple[str, list[Sentence]], max_sentences: int) -> None:
+    text, sentences = section
+    extracts = Summarizer().summarize(text, sentences, Budget(max_sentences=max_sentences))
+    check_invariants(text, sentences, extracts)
+    assert 1 <= len(extracts) <= max_sentences
+    assert not any(e.trimmed for e in extracts), "no character budget, nothing to trim"
+
+
+@pytest.mark.parametrize("max_chars", [1, 5, 20, 40, 80, 150, 300])
+def test_max_chars_holds(section: tuple[str, list[Sentence]], max_chars: int) -> None:
+    text, sentences = section
+    extracts = Summarizer().summarize(text, sentences, Budget(max_chars=max_chars))
+    check_invariants(text, sentences, extracts)
+    assert extracts
+    assert total_chars(extracts) <= max_chars
+
+
+@pytest.mark.parametrize("ratio", [0.05, 0.1, 0.25, 0.5])
+def test_ratio_holds(section: tuple[str, list[Sentence]], ratio: float) -> None:
+    text, sentences = section
+    section_chars = sum(s.end - s.start for s in sentences)
+    extracts = Summarizer().summarize(text, sentences, Budget(ratio=ratio))
+    check_invariants(text, sentences, extracts)
+    assert extracts
+    assert total_chars(extracts) <= ratio * section_chars
+
+
+def test_the_tightest_budget_holds(section: tuple[str, list[Sentence]]) -> None:
+    text, sentences = section
+    section_chars = sum(s.end - s.start for s in sentences)
+    summarizer = Summarizer()
+    for budget in (
+        Budget(max_sentences=2, max_chars=1000, ratio=1.0),
+        Budget(max_sentences=10, max_chars=60, ratio=1.0),
+        Budget(max_sentences=10, max_chars=1000, ratio=0.08),
+    ):
+        extracts = summarizer.summarize(text, sentences, budget)
+        check_invariants(text, sentences, extracts)
+        assert len(extracts) <= budget.max_sentences  # type: ignore[operator]
+        assert total_chars(extracts) <= min(budget.max_chars, budget.ratio * section_chars)  # type: ignore[operator,type-var]
+    assert len(summarizer.summarize(text, sentences, Budget(max_sentences=2, ratio=1.0))) == 2
+    assert total_chars(summarizer.summarize(text, sentences, Budget(max_chars=60))) <= 60
+
+
+def test_default_budget_is_one_sentence_per_topic(section: tuple[str, list[Sentence]]) -> None:
+    text, sentences = section
+    extracts = Summarizer().summarize(text, sentences, Budget())
+    # A headline and three points: four topic sentences, so four sentences by default.
+    assert len(extracts) == 4
+    few_topics = build(SECTION, topics=False)
+    assert len(Summarizer().summarize(text, few_topics, Budget())) == 3
+
+
+def test_a_ratio_below_one_character_gives_nothing() -> None:
+    text = "加快推进乡村振兴。"
+    assert Summarizer().summarize(text, build(text), Budget(ratio=0.1)) == []
+
+
+# --- order, offsets, determinism ---------------------------------------------------------------
+
+
+def test_extracts_are_exact_copies_in_document_order(section: tuple[str, list[Sentence]]) -> None:
+    text, sentences = section
+    extracts = Summarizer().summarize(text, sentences, Budget(max_sentences=6))
+    check_invariants(text, sentences, extracts)
+    assert len(extracts) == 6
+    whole = {text[s.start : s.end] for s in sentences}
+    for piece in texts(text, extracts):
+        assert piece in whole
+        assert piece in SECTION
+
+
+def test_input_order_and_repeats_do_not_change_the_summary(
+    section: tuple[str, list[Sentence]],
+) -> None:
+    text, sentences = section
+    shuffled = sentences[::-1] + sentences[:3]
+    budget = Budget(max_chars=150)
+    assert Summarizer().summarize(text, shuffled, budget) == Summarizer().summarize(
+        text, sentences, budget
+    )
+
+
+def test_summaries_are_deterministic(section: tuple[str, list[Sentence]]) -> None:
+    text, sentences = section
+    flat = build(SECTION, topics=False)
+    shared = Summarizer()
+    for sents in (sentences, flat):
+        for budget in (Budget(), Budget(max_chars=100), Budget(ratio=0.3, max_sentences=4)):
+            first = shared.summarize(text, sents, budget)
+            assert first
+            assert shared.summarize(text, sents, budget) == first
+            assert Summarizer().summarize(text, sents, budget) == first
+
+
+def test_empty_input_gives_an_empty_summary() -> None:
+    assert Summarizer().summarize("", [], Budget()) == []
+    assert Summarizer().summarize(SECTION, [], Budget(max_chars=10)) == []
+
+
+def test_sentences_outside_the_text_or_overlapping_are_rejected() -> None:
+    text = "加快推进乡村振兴。"
+    with pytest.raises(SummaryError):
+        Summarizer().summarize(text, [Sentence(0, 50, 1, "s")], Budget())
+    with pytest.raises(SummaryError):
+        Summarizer().summarize(text, [Sentence(3, 3, 1, "s")], Budget())
+    with pytest.raises(SummaryError):
+        Summarizer().summarize(text, [Sentence(0, 5, 1, "s"), Sentence(3, 9, 1, "s")], Budget())
+
+
+# --- trimming ----------------------------------------------------------------------------------
+
+LONG = (
+    "要坚持把就业作为最大的民生，"
+    "健全就业公共服务体系，"
+    "加强重点群体就业帮扶，"
+    "持续推进城乡居民增收，"
+    "让发展成果更多更公平惠及全体人民。"
+)
+
+
+def test_a_sentence_is_trimmed_to_its_leading_clauses() -> None:
+    text = LONG
+    sentences = build(text)
+    assert len(sentences) == 1
+    extracts = Summarizer().summarize(text, sentences, Budget(max_chars=30))
+    assert texts(text, extracts) == ["要坚持把就业作为最大的民生，健全就业公共服务体系"]
+    (extract,) = extracts
+    assert extract.trimmed
+    assert extract.start == 0
+    clause_ends = {end for _, end in split_clauses(text, 0, len(text))}
+    # Ends at a clause end, or one short of it where the trailing "，" was dropped.
+    assert extract.end in clause_ends or extract.end + 1 in clause_ends
+    assert text[extract.end - 1] not in "，；："
+
+
+def test_trimming_may_end_at_a_semicolon_clause() -> None:
+    # split_sentences ends a sentence at "；", but a caller's sentence may span one.
+    text = LONG.replace("帮扶，", "帮扶；")
+    sentences = [Sentence(0, len(text), 1, "s")]
+    extracts = Summarizer().summarize(text, sentences, Budget(max_chars=38))
+    assert texts(text, extracts) == [
+        "要坚持把就业作为最大的民生，健全就业公共服务体系，加强重点群体就业帮扶"
+    ]
+
+
+def test_trimmed_extracts_in_a_realistic_section_end_at_clause_ends(
+    section: tuple[str, list[Sentence]],
+) -> None:
+    text, sentences = section
+    for max_chars in range(1, 400, 7):
+        extracts = Summarizer().summarize(text, sentences, Budget(max_chars=max_chars))
+        check_invariants(text, sentences, extracts)
+        for e in extracts:
+            if not e.trimmed or len(extracts) == 1:
+                continue  # a lone extract may be the last-resort cut
+            own = next(s for s in sentences if s.start == e.start)
+            ends = {end for _, end in split_clauses(text, own.start, own.end)}
+            assert e.end in ends or e.end + 1 in ends, texts(text, [e])
+
+
+def test_when_no_clause_fits_the_first_is_cut_at_the_budget() -> None:
+    text = "坚持以人民为中心的发展思想推动共同富裕取得更为明显的实质性进展，努力让群众生活更美好。"
+    extracts = Summarizer().summarize(text, build(text), Budget(max_chars=8))
+    assert texts(text, extracts) == ["坚持以人民为中心"]
+    assert extracts[0].trimmed and extracts[0].start == 0
+
+
+def test_the_headline_is_kept_even_under_a_tiny_budget(
+    section: tuple[str, list[Sentence]],
+) -> None:
+    text, sentences = section
+    extracts = Summarizer().summarize(text, sentences, Budget(max_chars=10))
+    assert texts(text, extracts) == ["二、聚焦高质量发展"]
+    extracts = Summarizer().summarize(text, sentences, Budget(max_chars=4))
+    assert texts(text, extracts) == ["二、聚焦"]
+
+
+# --- choice of sentences ---------------------------------------------------------------------
+
+
+def test_topic_sentences_come_first(section: tuple[str, list[Sentence]]) -> None:
+    text, sentences = section
+    topic_texts = [text[s.start : s.end] for s in sentences if s.topic]
+    assert len(topic_texts) == 4  # the headline and three points
+    extracts = Summarizer().summarize(text, sentences, Budget(max_sentences=len(topic_texts)))
+    assert texts(text, extracts) == topic_texts
+    # With fewer slots than topics, the headline and then the points in order.
+    extracts = Summarizer().summarize(text, sentences, Budget(max_sentences=2))
+    assert texts(text, extracts) == topic_texts[:2]
+    # With a character budget, the topics that fit first, then supporting sentences.
+    topic_chars = sum(len(t) for t in topic_texts)
+    extracts = Summarizer().summarize(text, sentences, Budget(max_chars=topic_chars + 40))
+    assert [t for t in texts(text, extracts) if t in topic_texts] == topic_texts
+    assert len(extracts) > len(topic_texts)
+
+
+def test_without_topic_flags_central_sentences_are_chosen(
+    section: tuple[str, list[Sentence]],
+) -> None:
+    text, _ = section
+    flat = build(SECTION, topics=False)
+    chosen = texts(text, Summarizer().summarize(text, flat, Budget(max_sentences=3)))
+    assert len(chosen) == 3
+    assert "同志们：" not in chosen
+    assert "谢谢大家。" not in chosen
+    # Sentences on the section's theme (projects) win over the closing courtesy.
+    assert any("项目" in t for t in chosen)
+
+
+def test_greetings_are_not_chosen_while_content_remains() -> None:
+    text = "同志们：\n今天召开全县经济工作会议。\n谢谢大家。\n好。"
+    chosen = texts(text, Summarizer().summarize(text, build(text), Budget(max_sentences=2)))
+    assert chosen == ["今天召开全县经济工作会议。"]
+    # With nothing but greetings, the best of them is still better than an empty summary.
+    text = "同志们：\n谢谢大家。"
+    assert len(Summarizer().summarize(text, build(text), Budget())) == 1
+
+
+HANDOVER = (
+    "下面，请县委副书记就全县经济工作讲话。\n"
+    "全县经济工作要稳字当头、稳中求进，推动经济工作提质增效。\n"
+    "要抓好项目建设，扩大有效投资。\n"
+    "要抓好消费升级，激发市场活力。\n"
+    "感谢各位领导对全县经济工作的关心支持！"
+)
+
+
+@pytest.mark.parametrize("budget", [Budget(max_sentences=3), Budget(max_chars=60)])
+def test_hand_overs_and_thanks_score_low(budget: Budget) -> None:
+    # Both share the section's words ("全县经济工作") and the first opens the section, so only
+    # their being stage directions keeps them out.
+    text = HANDOVER
+    chosen = texts(text, Summarizer().summarize(text, build(text, topics=False), budget))
+    assert chosen == [
+        "全县经济工作要稳字当头、稳中求进，推动经济工作提质增效。",
+        "要抓好项目建设，扩大有效投资。",
+        "要抓好消费升级，激发市场活力。",
+    ]
+
+
+NEAR_DUPLICATE = """三、强化生态环境保护
+要坚决打好蓝天碧水净土保卫战，持续改善全县生态环境质量，让群众共享绿色发展成果。
+要坚决打好蓝天碧水净土保卫战，持续改善全县生态环境质量，让人民群众共享绿色发展成果。
+要全面落实河长制湖长制林长制，加强重点流域水环境综合治理，确保生态环境质量只升不降。
+要大力推进绿色低碳发展，加快淘汰落后产能，推动生态环境保护和经济发展协调共进。"""
+
+
+def test_a_near_duplicate_is_not_chosen_twice() -> None:
+    text = NEAR_DUPLICATE
+    sentences = build(text, topics=False)
+    first, second = sentences[1], sentences[2]
+    budget = Budget(max_sentences=3)
+    # Without a redundancy check both copies are picked: they are the most central sentences.
+    careless = Summarizer(redundancy=1.0, diversity=0.0).summarize(text, sentences, budget)
+    assert {first.start, second.start} <= {e.start for e in careless}
+    extracts = Summarizer().summarize(text, sentences, budget)
+    check_invariants(text, sentences, extracts)
+    starts = {e.start for e in extracts}
+    assert len(extracts) == 3
+    assert not {first.start, second.start} <= starts
+
+
+# --- robustness ----------------------------------------------------------------------------------
+
+
+def test_random_sections_keep_every_invariant() -> None:
+    rng = random.Random(20240607)
+    words = ["发展", "项目", "改革", "民生", "生态", "安全", "乡村", "振兴", "产业", "服务"]
+    marks = ["，", "，", "；", "。", "！", "：", "、"]
+    summarizer = Summarizer()
+    for _ in range(150):
+        lines = []
+        for _ in range(rng.randint(1, 6)):
+            n_pieces = rng.randint(1, 12)
+            lines.append("".join(rng.choice(words) + rng.choice(marks) for _ in range(n_pieces)))
+        text = "\n".join(lines)
+        sentences = build(text, topics=False)
+        sentences = [
+            Sentence(s.start, s.end, s.paragraph, s.section_id, rng.random() < 0.2)
+            for s in sentences
+        ]
+        budget = Budget(
+            max_sentences=rng.choice([None, 1, 2, 4]),
+            max_chars=rng.choice([None, 1, 3, 10, 25, 60]),
+            ratio=rng.choice([None, 0.2, 0.6]),
+        )
+        extracts = summarizer.summarize(text, sentences, budget)
+        check_invariants(text, sentences, extracts)
+        limit = budget.chars_for(sum(s.end - s.start for s in sentences))
+        if limit is not None:
+            assert total_chars(extracts) <= limit
+        if budget.max_sentences is not None:
+            assert len(extracts) <= budget.max_sentences
+        if budget.is_empty:
+            assert len(extracts) <= default_max_sentences(sum(s.topic for s in sentences))
+        assert bool(extracts) == (bool(sentences) and limit != 0)

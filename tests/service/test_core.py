@@ -1,0 +1,124 @@
+"""The facade without HTTP: persistence, exact upserts and deletes, crash recovery."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from embeddings.vector_index import VectorIndex
+from service.config import Settings
+from service.core import Speeches
+from service.errors import InvalidInput, NotFound, PayloadTooLarge
+from tests.conftest import SEED_000, SEED_002, SEED_DIR, seed_text
+
+
+def _vector_ids(speeches: Speeches) -> set[int]:
+    return set(speeches.retriever.vectors.ids().tolist())
+
+
+def _passage_ids(speeches: Speeches, doc_id: str | None = None) -> set[int]:
+    return set(speeches.store.passage_ids(None if doc_id is None else [doc_id]))
+
+
+def test_data_survives_a_restart(fresh_settings: Settings) -> None:
+    with Speeches(fresh_settings) as speeches:
+        reports = speeches.ingest_paths([SEED_DIR])
+        assert sorted(r.status for r in reports) == ["created", "created"]
+        before = speeches.search("美丽宜居村庄“593”工程", top_k=3)
+        ids = _passage_ids(speeches)
+    with Speeches(fresh_settings) as speeches:
+        assert speeches.startup is not None and speeches.startup.embedded == 0
+        assert _passage_ids(speeches) == ids == _vector_ids(speeches)
+        assert speeches.search("美丽宜居村庄“593”工程", top_k=3) == before
+        # Unchanged files are not ingested again.
+        assert {r.status for r in speeches.ingest_paths([SEED_DIR])} == {"unchanged"}
+
+
+def test_upsert_and_delete_touch_exactly_one_document(fresh_settings: Settings) -> None:
+    with Speeches(fresh_settings) as speeches:
+        speeches.ingest_paths([SEED_DIR])
+        other = _passage_ids(speeches, SEED_000)
+        old = _passage_ids(speeches, SEED_002)
+
+        result = speeches.put_document(seed_text(SEED_002) + "\n补充一句新的话。", doc_id=SEED_002)
+        assert not result.created and result.changed
+        new = _passage_ids(speeches, SEED_002)
+        assert new and not (new & old)
+        assert _passage_ids(speeches, SEED_000) == other
+        assert _vector_ids(speeches) == other | new
+        assert all(pid in speeches.retriever.bm25 for pid in new)
+        assert not any(pid in speeches.retriever.bm25 for pid in old)
+
+        speeches.delete_document(SEED_002)
+        assert _vector_ids(speeches) == other == _passage_ids(speeches)
+        with pytest.raises(NotFound):
+            speeches.get_document(SEED_002)
+        assert all(h.doc_id == SEED_000 for h in speeches.search("小边城更要有大忠诚", top_k=20))
+
+
+def test_lost_index_file_is_rebuilt_from_the_store(fresh_settings: Settings) -> None:
+    with Speeches(fresh_settings) as speeches:
+        speeches.ingest_paths([SEED_DIR])
+        ids = _passage_ids(speeches)
+    (fresh_settings.data_dir / "passages.faiss").unlink()
+    with Speeches(fresh_settings) as speeches:
+        assert speeches.startup is not None and speeches.startup.embedded == len(ids)
+        assert _vector_ids(speeches) == ids
+    assert (fresh_settings.data_dir / "passages.faiss").exists()
+
+
+def test_crash_between_commit_and_index_write_is_repaired(fresh_settings: Settings) -> None:
+    """Simulate the index file of an earlier state: vectors missing and vectors orphaned."""
+    with Speeches(fresh_settings) as speeches:
+        speeches.ingest_paths([SEED_DIR / f"{SEED_000}.txt"])
+        stale = speeches.retriever.vectors.ids()
+        dim = speeches.retriever.encoder.dim
+    index = VectorIndex.load(fresh_settings.data_dir / "passages.faiss", dim)
+    orphan = np.asarray([10_000_000], dtype=np.int64)
+    index.add(orphan, np.ones((1, dim), dtype=np.float32) / np.sqrt(dim))
+    index.remove(stale[:3])
+    index.save(fresh_settings.data_dir / "passages.faiss")
+
+    with Speeches(fresh_settings) as speeches:
+        assert speeches.startup is not None
+        assert speeches.startup.orphans_removed == 1 and speeches.startup.embedded == 3
+        assert _vector_ids(speeches) == _passage_ids(speeches)
+
+
+def test_changing_the_encoder_reembeds(fresh_settings: Settings) -> None:
+    with Speeches(fresh_settings) as speeches:
+        speeches.ingest_paths([SEED_DIR / f"{SEED_000}.txt"])
+        n = speeches.store.count_passages()
+    smaller = fresh_settings.model_copy(update={"builtin_dim": 64})
+    with Speeches(smaller) as speeches:
+        assert speeches.startup is not None and speeches.startup.rebuilt
+        assert speeches.startup.embedded == n
+        assert speeches.info()["embedder"]["dim"] == 64
+        assert speeches.search("招商选资", top_k=1)
+
+
+def test_validation_in_the_core(fresh_settings: Settings) -> None:
+    with Speeches(fresh_settings.model_copy(update={"max_document_chars": 1000})) as speeches:
+        with pytest.raises(PayloadTooLarge):
+            speeches.put_document("字" * 1001)
+        for bad_id in ("../x", "a/b", "", "x" * 129, "\x00", ".hidden"):
+            with pytest.raises(InvalidInput):
+                speeches.put_document("正文。", doc_id=bad_id)
+        with pytest.raises(InvalidInput):
+            speeches.search("党", top_k=0)
+        assert speeches.store.count_documents() == 0
+
+
+def test_long_paragraph_becomes_passages_of_whole_sentences(fresh_settings: Settings) -> None:
+    sentence = "我们要坚持稳中求进工作总基调，推动经济社会高质量发展。"
+    text = "一、总体要求\n" + sentence * 400  # one 10,000-character paragraph
+    with Speeches(fresh_settings) as speeches:
+        speeches.put_document(text, doc_id="long")
+        rows = speeches.store.get_passages(sorted(_passage_ids(speeches, "long")))
+        body = [p for p in rows.values() if p.paragraph == 2]
+        assert len(body) >= 10
+        limit = speeches.passage_chars
+        for p in body:
+            assert text[p.start : p.end] == p.text and len(p.text) <= limit
+            assert p.text.endswith("。") and p.text.startswith("我们要")
+        assert sum(len(p.text) for p in body) == len(sentence) * 400
