@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 
+from embeddings.tokens import normalize
 from models.coverage import QuestionTerms
 from models.reader import Reader
 from models.spans import analyse, extract
@@ -59,35 +61,46 @@ class Answerer:
         terms = QuestionTerms(question, idf)
         if not terms or not candidates:
             return None
-        best: tuple[float, Candidate, int, int, float] | None = None
+        scored: list[tuple[float, Candidate, int, int, float]] = []
         top_score = max(c.score for c in candidates) or 1.0
         for rank, cand in enumerate(candidates[: self.max_passages]):
             passage_cov = terms.coverage(cand.text)
             for s, e in split_sentences(cand.text):
-                sent_cov = terms.coverage(cand.text[s:e])
                 # The sentence must carry the question's words; its passage's rank and
                 # coverage break ties between sentences that repeat them equally.
                 score = (
-                    sent_cov
+                    terms.coverage(cand.text[s:e])
                     + 0.3 * passage_cov
                     + 0.2 * cand.score / top_score
                     - 0.02 * rank
                     - 0.0005 * max(0, e - s - 120)
                 )
-                if best is None or score > best[0]:
-                    best = (score, cand, s, e, passage_cov)
-        if best is None:
+                scored.append((score, cand, s, e, passage_cov))
+        if not scored:
             return None
-        _, cand, s, e, passage_cov = best
+        scored.sort(key=lambda x: -x[0])
+        # Among the leading sentences, one that repeats a longer stretch of the question word
+        # for word is where its slot is, and one whose slot yields a crisp short span beats one
+        # that only yields a loose clause.
+        q = normalize(question)
+        parsed = analyse(question)
+        best: tuple[float, Candidate, int, int, float, tuple[int, int] | None] | None = None
+        for score, cand, s, e, passage_cov in scored[:8]:
+            sentence = cand.text[s:e]
+            inner = extract(parsed, sentence)
+            total = score + 0.5 * _aligned(q, normalize(sentence))
+            if inner is not None and inner[1] - inner[0] <= 12:
+                total += 0.05
+            if best is None or total > best[0]:
+                best = (total, cand, s, e, passage_cov, inner)
+        assert best is not None
+        _, cand, s, e, passage_cov, inner = best
         sentence_cov = terms.coverage(cand.text[s:e])
         confidence = 0.6 * passage_cov + 0.4 * sentence_cov
         answerable = passage_cov >= self.min_coverage
 
-        span = None
-        if self.reader is not None:
-            span = self.reader.extract(question, cand.text)
+        span = self.reader.extract(question, cand.text) if self.reader is not None else None
         if span is None:
-            inner = extract(analyse(question), cand.text[s:e])
             span = (s + inner[0], s + inner[1]) if inner else (s, e)
         a, b = span
         return Found(
@@ -101,3 +114,11 @@ class Answerer:
             confidence=confidence,
             answerable=answerable,
         )
+
+
+def _aligned(question: str, sentence: str) -> float:
+    """Share of the question that the sentence repeats as one unbroken stretch."""
+    if not question:
+        return 0.0
+    match = SequenceMatcher(None, question, sentence, autojunk=False).find_longest_match()
+    return match.size / len(question)

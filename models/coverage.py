@@ -18,13 +18,15 @@ from dataclasses import dataclass
 from embeddings.tokens import lexical_tokens, normalize
 
 _WH_AND_FRAME = frozenset(
-    """什么 什麼 哪些 哪个 哪個 哪里 哪裡 哪儿 哪位 多少 几 幾 谁 誰 何时 何時 如何 怎样 怎樣
-    怎么 怎麼 为什么 為什麼 为何 為何 是否 吗 嗎 呢 么 叫 叫做 称为 稱為 名称 名稱 名字 编号 編號
-    情况 情況 内容 內容 方面 主要 具体 具體 哪 什么样 什麼樣 时候 時候 多 是 的 了 在 和 与 與
-    及 要 把 将 將 被 对 對 有 中 上 下 为 為 也 都 又 就 还 還 个 個 这 這 那 其 之 以 等 于 於
-    请问 請問 问 問 到底 究竟""".split()
+    """什么 什麼 哪些 哪个 哪個 哪里 哪裡 哪儿 哪位 多少 几 幾 谁 誰 何时 何時
+    如何 怎样 怎樣 怎么 怎麼 为什么 為什麼 为何 為何 是否 吗 嗎 呢 么 叫 叫做
+    称为 稱為 名称 名稱 名字 编号 編號 情况 情況 内容 內容 方面 主要 具体 具體
+    哪 什么样 什麼樣 时候 時候 多 是 的 了 在 和 与 與 及 要 把 将 將 被
+    对 對 有 中 上 下 为 為 也 都 又 就 还 還 个 個 这 這 那 其 之 以
+    等 于 於 请问 請問 问 問 到底 究竟""".split()
 )
 _WORDISH = re.compile(r"\w")
+_QUOTED = re.compile(r"[“「『\"]([^“”「」『』\"]{2,40})[”」』\"]")
 _jieba_lock = threading.Lock()
 _jieba_ready = False
 
@@ -63,6 +65,11 @@ class QuestionTerms:
             # A word the collection has never seen is the most telling of all.
             weights = [idf(g) for g in grams]
             terms[word] = Term(word, grams, max(sum(weights) / len(weights), 0.1))
+        # A phrase the question quotes (“大算盘”) found verbatim is the strongest anchor there is.
+        for quoted in _QUOTED.findall(normalize(question)):
+            if quoted not in terms and _WORDISH.search(quoted):
+                top = max((t.weight for t in terms.values()), default=1.0)
+                terms[quoted] = Term(quoted, tuple(lexical_tokens(quoted)), 1.5 * top)
         self.terms = list(terms.values())
         self.total = sum(t.weight for t in self.terms)
 

@@ -17,23 +17,59 @@ _WH = re.compile(
     "何时|何時|何处|何處|何地|何人|何种|何種|如何|怎样|怎樣|怎么|怎麼|为何|為何"
 )
 _TYPES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("date", re.compile("何时|何時|什么时候|什麼時候|什么时间|什麼時間|哪一年|哪年|哪一天|几月|幾月|几号|幾號|哪个时期")),
+    (
+        "date",
+        re.compile(
+            "何时|何時|什么时候|什麼時候|什么时间|什麼時間|哪一年|哪年|哪一天|几月|幾月|几号|幾號|哪个时期"
+        ),
+    ),
     ("number", re.compile("多少|几|幾|多长|多長|多大|多久|多远|多遠|多高|比例|百分之")),
     ("person", re.compile("谁|誰|哪位|何人")),
-    ("place", re.compile("哪里|哪裡|哪儿|哪兒|何处|何處|何地|在哪|哪个(?:国家|城市|省|市|县|镇|乡|村|地方|地区)|哪個(?:國家|城市|省|市|縣|鎮|地方|地區)")),
+    (
+        "place",
+        re.compile(
+            "哪里|哪裡|哪儿|哪兒|何处|何處|何地|在哪|哪个(?:国家|城市|省|市|县|镇|乡|村|地方|地区)|哪個(?:國家|城市|省|市|縣|鎮|地方|地區)"
+        ),
+    ),
     ("name", re.compile("叫什么|叫什麼|称为|稱為|名称|名稱|名字|简称|簡稱|编号|編號|口号|口號")),
     ("how", re.compile("如何|怎样|怎樣|怎么|怎麼|为什么|為什麼|为何|為何")),
 )
-_QUOTED = re.compile(r"“[^“”]{1,40}”|《[^《》]{1,40}》|「[^「」]{1,40}」|『[^『』]{1,40}』|\"[^\"]{1,40}\"")
+_QUOTED = re.compile(
+    r"“[^“”]{1,40}”|《[^《》]{1,40}》|「[^「」]{1,40}」|『[^『』]{1,40}』|\"[^\"]{1,40}\""
+)
 _NUMBER = re.compile(
     r"(?:约|近|超过|逾|达|共)?"
     r"(?:[0-9０-９][0-9０-９,，.．]*|[零〇一二两三四五六七八九十百千万亿壹贰叁肆伍陆柒捌玖拾佰仟]+)"
     r"(?:多|余)?(?:[%％‰]|[年月日号個个万亿元人名家项所次倍岁户座条件台辆吨亩公里米平方千克度天周届期批名位]{1,3})?"
 )
-_CLAUSE_MARKS = "，,；;：:。！？!?、"
+_CLAUSE_MARKS = "，,；;：:。！？!?"
 _EDGE = set(" \t，,；;：:。！？!?、…—-")
 _LEADING_PARTICLES = ("是", "为", "了", "的", "在", "有", "要", "把", "将", "和", "与", "及")
 _OPEN_CLOSE = {"“": "”", "《": "》", "「": "」", "『": "』"}
+_VERB_WITH_WEI = frozenset("成称稱作定位视視认認列评評改变變分选選命被")
+_WHICH = ("哪个", "哪個", "哪", "哪一个", "哪一個", "哪些", "什么", "什麼")
+# Trailing words of the question's left part that frame the question, not the answer's context.
+_LEFT_FRAME = (
+    "情况",
+    "情況",
+    "内容",
+    "內容",
+    "名称",
+    "名稱",
+    "编号",
+    "編號",
+    "叫",
+    "是",
+    "为",
+    "為",
+    "的",
+    "在",
+    "了",
+    "和",
+    "与",
+    "與",
+    "及",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,71 +83,105 @@ class Question:
 
 def analyse(question: str) -> Question:
     q = question.strip().rstrip("？?。!！ ")
-    kind = next((k for k, pattern in _TYPES if pattern.search(q)), "what")
     m = _WH.search(q)
     if m is None:
+        kind = next((k for k, pattern in _TYPES if pattern.search(q)), "what")
         return Question(q, kind, q, "", "")
-    right = m.group(0)
-    return Question(q, kind, q[: m.start()], q[m.end() :].rstrip("呢吗嗎"), right)
+    start, wh = m.start(), m.group(0)
+    if wh in ("为什么", "為什麼") and (
+        q[m.end() : m.end() + 1] in ("样", "樣") or q[start - 1 : start] in _VERB_WITH_WEI
+    ):
+        # 定位为什么样的… / 称为什么: "为" belongs to the verb, the question word is 什么.
+        start, wh = start + 1, wh[1:]
+        if q[start + len(wh) : start + len(wh) + 2] in ("样的", "樣的"):
+            wh += q[start + len(wh) : start + len(wh) + 2]
+    left, right = q[:start], q[start + len(wh) :].rstrip("呢吗嗎")
+    kind = next((k for k, pattern in _TYPES if pattern.search(wh + right[:4])), None)
+    if kind is None:
+        kind = next((k for k, pattern in _TYPES if pattern.search(q)), "what")
+    if kind == "how" and not wh.startswith(("如何", "怎", "为", "為")):
+        kind = "what"
+    return Question(q, kind, left, right, wh)
 
 
 def extract(question: Question, sentence: str) -> tuple[int, int] | None:
     """The answer's offsets inside ``sentence``, or None when only the whole sentence fits."""
-    span = None
-    if question.kind in ("number", "date"):
-        span = _nearest(question, sentence, _numbers(sentence))
-    elif question.kind == "name":
-        span = _nearest(question, sentence, _quoted(question, sentence))
-    if span is None:
-        span = _slot(question, sentence)
-    if span is None and question.kind in ("what", "person", "place"):
-        span = _nearest(question, sentence, _quoted(question, sentence))
-    if span is None:
-        return None
-    span = _polish(question, sentence, *span)
-    if span is None or span[1] - span[0] >= len(sentence.strip()) * 0.9:
-        return None
-    return span
+    for finder in _FINDERS[question.kind]:
+        span = finder(question, sentence)
+        if span is None:
+            continue
+        span = _polish(question, sentence, *span)
+        if span is not None and span[1] - span[0] < len(sentence.strip()) * 0.9:
+            return span
+    return None
 
 
 # -- slot alignment ----------------------------------------------------------------------------
-def _find_left(left: str, sentence: str) -> tuple[int, int] | None:
-    """Longest suffix (>= 2 chars) of the question's left part found in the sentence."""
-    left = left.rstrip("是为的在了")
-    for k in range(len(left), 1, -1):
-        idx = sentence.rfind(left[-k:])
-        if idx >= 0:
-            return idx, idx + k
-    return None
+def _occurrences(sentence: str, piece: str) -> list[int]:
+    out, i = [], sentence.find(piece)
+    while i >= 0:
+        out.append(i)
+        i = sentence.find(piece, i + 1)
+    return out
 
 
-def _find_right(right: str, sentence: str, after: int) -> tuple[int, int] | None:
-    stripped = right.lstrip("的是")
-    shortest = 1 if len(stripped) <= 2 else 2
+def _left_matches(left: str, sentence: str) -> list[tuple[int, int]]:
+    """Where the sentence repeats the question's left part: the longest piece of it found,
+    preferring pieces near its end (frame words such as 情况 or 是 are skipped first)."""
+    trimmed = left
+    changed = True
+    while changed:
+        changed = False
+        for word in _LEFT_FRAME:
+            if trimmed.endswith(word) and len(trimmed) > len(word):
+                trimmed, changed = trimmed[: -len(word)], True
+    best: tuple[float, str] | None = None
+    n = len(trimmed)
+    for end in range(n, 1, -1):
+        for k in range(end, 1, -1):
+            if best is not None and k - 0.25 * (n - end) <= best[0]:
+                break
+            piece = trimmed[end - k : end]
+            if piece in sentence:
+                best = (k - 0.25 * (n - end), piece)
+                break
+    if best is None:
+        return []
+    piece = best[1]
+    return [(i, i + len(piece)) for i in _occurrences(sentence, piece)]
+
+
+def _right_matches(right: str, sentence: str) -> list[tuple[int, int]]:
+    stripped = right.lstrip('的是“「"')
+    shortest = 1 if len(stripped) == 1 else 2
     for k in range(len(stripped), shortest - 1, -1):
-        idx = sentence.find(stripped[:k], after)
-        if idx >= 0:
-            return idx, idx + k
-    return None
+        found = _occurrences(sentence, stripped[:k])
+        if found:
+            return [(i, i + k) for i in found]
+    return []
 
 
 def _slot(question: Question, sentence: str) -> tuple[int, int] | None:
-    left = _find_left(question.left, sentence) if question.left else None
-    after = left[1] if left else 0
-    right = _find_right(question.right, sentence, after) if question.right else None
-    if left and right:
+    lefts = _left_matches(question.left, sentence) if question.left else []
+    rights = _right_matches(question.right, sentence) if question.right else []
+    pairs = [(lm, rm) for lm in lefts for rm in rights if lm[1] < rm[0]]
+    if pairs:
+        left, right = min(pairs, key=lambda p: p[1][0] - p[0][1])
         start, end = left[1], right[0]
-        if end <= start:
-            return None
         start = max(start, _clause_start(sentence, end))
         if question.wh.endswith("的") or question.right.startswith("的"):
             # "什么样的X" asks for the modifier: keep the head noun so the answer reads whole.
             end = right[1]
+        elif question.wh in _WHICH and right[1] - right[0] <= 2:
+            # "哪个镇" asks for "X镇": the head noun belongs to the answer.
+            end = right[1]
         return start, end
-    if left:
-        return left[1], _clause_end(sentence, left[1])
-    if right:
-        return _clause_start(sentence, right[0]), right[0]
+    if lefts:
+        start = lefts[0][1]
+        return start, _clause_end(sentence, start)
+    if rights:
+        end = rights[0][0]
+        return _clause_start(sentence, end), end
     return None
 
 
@@ -141,11 +211,7 @@ def _numbers(sentence: str) -> list[tuple[int, int]]:
 
 def _quoted(question: Question, sentence: str) -> list[tuple[int, int]]:
     """Quoted strings of the sentence that the question does not already contain."""
-    return [
-        m.span()
-        for m in _QUOTED.finditer(sentence)
-        if m.group(0)[1:-1] not in question.text
-    ]
+    return [m.span() for m in _QUOTED.finditer(sentence) if m.group(0)[1:-1] not in question.text]
 
 
 def _nearest(
@@ -160,7 +226,9 @@ def _nearest(
 
     def distance(span: tuple[int, int]) -> int:
         return min(
-            0 if a_start < span[1] and span[0] < a_end else min(abs(span[0] - a_end), abs(a_start - span[1]))
+            0
+            if a_start < span[1] and span[0] < a_end
+            else min(abs(span[0] - a_end), abs(a_start - span[1]))
             for a_start, a_end in anchors
         )
 
@@ -219,3 +287,34 @@ def _head_noun(question: Question, sentence: str, end: int) -> int:
         if len(tail) == k and tail in question.text and all(c.isalnum() for c in tail):
             return end + k
     return end
+
+
+def _by_numbers(question: Question, sentence: str) -> tuple[int, int] | None:
+    return _nearest(question, sentence, _numbers(sentence))
+
+
+def _by_quotes(question: Question, sentence: str) -> tuple[int, int] | None:
+    return _nearest(question, sentence, _quoted(question, sentence))
+
+
+_PLACE_NOUNS = "省市县縣区區镇鎮乡鄉村州国國"
+
+
+def _by_place_noun(question: Question, sentence: str) -> tuple[int, int] | None:
+    """For "哪个镇": the name ending in that noun nearest to the question's words."""
+    noun = question.right[:1]
+    if not noun or noun not in _PLACE_NOUNS:
+        return None
+    names = [m.span() for m in re.finditer(rf"[^\s，,。；;：:、“”（）()]{{1,6}}{noun}", sentence)]
+    return _nearest(question, sentence, names)
+
+
+_FINDERS = {
+    "number": (_by_numbers, _slot),
+    "date": (_by_numbers, _slot),
+    "name": (_by_quotes, _slot),
+    "place": (_by_place_noun, _slot, _by_quotes),
+    "person": (_slot, _by_quotes),
+    "what": (_slot, _by_quotes),
+    "how": (_slot,),
+}

@@ -22,7 +22,9 @@ def default_seed_dir() -> Path | None:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SPEECHQA_", env_file=None, extra="ignore")
 
-    data_dir: Path = Field(Path("data"), description="SQLite metadata and the FAISS index live here")
+    data_dir: Path = Field(
+        Path("data"), description="SQLite metadata and the FAISS index live here"
+    )
     seed_dir: Path | None = Field(
         None, description="every .txt/.md here not already stored is ingested at start-up"
     )

@@ -194,9 +194,7 @@ class Speeches:
             self._store.close()
             raise Unavailable(str(exc)) from exc
         reader = load_reader(self.settings.reader_model) if self.settings.reader_model else None
-        self._answerer = Answerer(
-            min_coverage=self.settings.answer_min_coverage, reader=reader
-        )
+        self._answerer = Answerer(min_coverage=self.settings.answer_min_coverage, reader=reader)
         return self
 
     def close(self) -> None:
@@ -339,9 +337,7 @@ class Speeches:
         return doc
 
     # -- retrieval --------------------------------------------------------------------------
-    def search(
-        self, query: str, top_k: int = 5, doc_ids: Sequence[str] | None = None
-    ) -> list[Hit]:
+    def search(self, query: str, top_k: int = 5, doc_ids: Sequence[str] | None = None) -> list[Hit]:
         query = self._check_query(query)
         self._check_top_k(top_k)
         with self._lock.read():
@@ -360,9 +356,7 @@ class Speeches:
         rows = self.store.get_passages([s.passage_id for s in scored])
         return [_hit(rows[s.passage_id], s.score) for s in scored if s.passage_id in rows]
 
-    def ask(
-        self, question: str, top_k: int = 5, doc_ids: Sequence[str] | None = None
-    ) -> AskResult:
+    def ask(self, question: str, top_k: int = 5, doc_ids: Sequence[str] | None = None) -> AskResult:
         """The shortest span of the speeches that answers, or a refusal; never invented text."""
         question = self._check_query(question)
         self._check_top_k(top_k)
@@ -370,8 +364,7 @@ class Speeches:
             hits = self._search(question, max(top_k, 5), doc_ids)
         assert self._answerer is not None
         candidates = [
-            Candidate(text=h.text, offset=h.start, score=h.score, key=i)
-            for i, h in enumerate(hits)
+            Candidate(text=h.text, offset=h.start, score=h.score, key=i) for i, h in enumerate(hits)
         ]
         found = self._answerer.answer(question, candidates, idf=self.retriever.bm25.idf)
         if found is None or not found.answerable:
@@ -430,9 +423,7 @@ class Speeches:
         return SectionSummary(section.id, section.title, summary, units)
 
     # -- ingestion from files ---------------------------------------------------------------
-    def ingest_paths(
-        self, paths: Iterable[Path], *, recursive: bool = True
-    ) -> list[IngestReport]:
+    def ingest_paths(self, paths: Iterable[Path], *, recursive: bool = True) -> list[IngestReport]:
         reports = []
         for path in _expand(paths, recursive=recursive):
             doc_id = doc_id_from_path(path)
@@ -442,9 +433,7 @@ class Speeches:
             except (OSError, UnicodeDecodeError, InvalidInput, PayloadTooLarge) as exc:
                 reports.append(IngestReport(path, doc_id, "failed", str(exc)))
                 continue
-            status = (
-                "created" if result.created else "replaced" if result.changed else "unchanged"
-            )
+            status = "created" if result.created else "replaced" if result.changed else "unchanged"
             reports.append(IngestReport(path, doc_id, status))
         return reports
 
@@ -470,8 +459,7 @@ class Speeches:
         text = normalize_text(text)
         if len(text) > self.settings.max_document_chars:
             raise PayloadTooLarge(
-                f"text has {len(text)} characters; the limit is "
-                f"{self.settings.max_document_chars}"
+                f"text has {len(text)} characters; the limit is {self.settings.max_document_chars}"
             )
         if _BAD_CONTROL.search(text):
             raise InvalidInput("text contains control characters")
@@ -525,7 +513,7 @@ def default_title(text: str, outline: Outline, doc_id: str) -> str:
             line
             and len(line) <= 60
             and not re.search(r"[。！？；：:]$", line)
-            and not outline.sections[0].kind == "numbered"
+            and outline.sections[0].kind != "numbered"
         ):
             return line.lstrip("#").strip() or doc_id
     return doc_id

@@ -71,8 +71,7 @@ def run_seed_qa(
             and any(g and g in answer for g in golds)
         )
         cited = any(
-            c.doc_id == q["doc_id"] and c.paragraph == q["paragraph"]
-            for c in got.citations[:5]
+            c.doc_id == q["doc_id"] and c.paragraph == q["paragraph"] for c in got.citations[:5]
         )
         result.rows.append(
             {

@@ -276,7 +276,7 @@ def _paragraphs(text: str) -> list[Paragraph]:
         start, end = pos, pos + len(line)
         pos = end + 1
         while start < end and _blank(text[start]):
-            pass
+            start += 1
         while end > start and _blank(text[end - 1]):
             end -= 1
         if end > start:

@@ -145,8 +145,12 @@ class Retriever:
             # Lexical candidates outside the dense pool still get their exact cosine.
             cos.update(self.vectors.similarity(qvec[0], np.asarray(missing, dtype=np.int64)))
         scored = [
-            Scored(pid, lex.get(pid, 0.0) + self.dense_weight * cos.get(pid, 0.0),
-                   lex.get(pid, 0.0), cos.get(pid, 0.0))
+            Scored(
+                pid,
+                lex.get(pid, 0.0) + self.dense_weight * cos.get(pid, 0.0),
+                lex.get(pid, 0.0),
+                cos.get(pid, 0.0),
+            )
             for pid in lex.keys() | cos.keys()
         ]
         scored.sort(key=lambda s: (-s.score, s.passage_id))

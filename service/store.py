@@ -207,9 +207,7 @@ class Store:
             )
             .fetchall()
         )
-        return [
-            DocumentRow(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6])) for r in rows
-        ]
+        return [DocumentRow(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6])) for r in rows]
 
     def document_ids(self) -> set[str]:
         return {r[0] for r in self._conn().execute("SELECT id FROM documents")}
@@ -251,8 +249,7 @@ class Store:
         now = _now()
         with self._write_lock, self._transaction() as conn:
             old = [
-                r[0]
-                for r in conn.execute("SELECT id FROM passages WHERE doc_id = ?", (doc_id,))
+                r[0] for r in conn.execute("SELECT id FROM passages WHERE doc_id = ?", (doc_id,))
             ]
             created = conn.execute(
                 "SELECT created_at FROM documents WHERE id = ?", (doc_id,)
@@ -298,8 +295,7 @@ class Store:
             if conn.execute("SELECT 1 FROM documents WHERE id = ?", (doc_id,)).fetchone() is None:
                 return None
             ids = [
-                r[0]
-                for r in conn.execute("SELECT id FROM passages WHERE doc_id = ?", (doc_id,))
+                r[0] for r in conn.execute("SELECT id FROM passages WHERE doc_id = ?", (doc_id,))
             ]
             conn.execute("DELETE FROM passages WHERE doc_id = ?", (doc_id,))
             conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))

@@ -11,10 +11,10 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-from service.api.app import create_app  # noqa: E402
-from service.config import PROJECT_ROOT, Settings  # noqa: E402
+from service.api.app import create_app
+from service.config import PROJECT_ROOT, Settings
 
 SEED_DIR = PROJECT_ROOT / "seeds"
 SEED_000 = "000_813e047d2b65814d"

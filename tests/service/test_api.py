@@ -102,7 +102,13 @@ def test_ask_declines_what_the_speeches_do_not_say(client: TestClient) -> None:
 def test_summarize_every_section_in_order(client: TestClient) -> None:
     body = client.post("/v1/summarize", json={"doc_id": SEED_002}).json()
     assert [s["section_id"] for s in body["sections"]] == [
-        "preamble", "1", "2", "3", "4", "5", "closing"
+        "preamble",
+        "1",
+        "2",
+        "3",
+        "4",
+        "5",
+        "closing",
     ]
     text = seed_text(SEED_002)
     for section in body["sections"]:
@@ -209,9 +215,18 @@ def test_bad_documents_are_rejected_and_change_nothing(
 def test_lone_surrogate_and_malformed_json(client: TestClient) -> None:
     before = _doc_count(client)
     raw = b'{"id": "bad", "text": "\\ud800 text"}'
-    _error(client.post("/v1/documents", content=raw, headers={"content-type": "application/json"}), 422)
-    _error(client.post("/v1/documents", content=b"{not json", headers={"content-type": "application/json"}), 422)
-    _error(client.post("/v1/ask", content=b"[1, 2]", headers={"content-type": "application/json"}), 422)
+    _error(
+        client.post("/v1/documents", content=raw, headers={"content-type": "application/json"}), 422
+    )
+    _error(
+        client.post(
+            "/v1/documents", content=b"{not json", headers={"content-type": "application/json"}
+        ),
+        422,
+    )
+    _error(
+        client.post("/v1/ask", content=b"[1, 2]", headers={"content-type": "application/json"}), 422
+    )
     assert _doc_count(client) == before
 
 

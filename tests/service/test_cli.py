@@ -109,7 +109,9 @@ def server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     proc.wait(timeout=30)
 
 
-def test_serve_defaults_answer_over_http(server: tuple[str, subprocess.Popen[str]], tmp_path: Path) -> None:
+def test_serve_defaults_answer_over_http(
+    server: tuple[str, subprocess.Popen[str]], tmp_path: Path
+) -> None:
     url, proc = server
     info = httpx.get(f"{url}/v1/info").json()
     assert info["documents"] == 2

@@ -438,6 +438,14 @@ def test_restarted_list_does_not_continue_the_outline() -> None:
         ("2", "任务", (3, 6)),
         ("3", "保障措施", (7, 8)),
     ]
+    # When both could go on, a heading line styled like the open sequence's heading continues it.
+    text = "一、回顾\n主要是：\n一、第一条措施要落实。\n二、总结\n内容。"
+    outline = parse_outline(text)
+    check_invariants(text, outline)
+    assert [(s.title, s.paragraphs) for s in outline.sections] == [
+        ("回顾", (1, 3)),
+        ("总结", (4, 5)),
+    ]
 
 
 def test_enumeration_like_line_is_not_a_heading() -> None:
