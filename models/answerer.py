@@ -100,7 +100,10 @@ class Answerer:
         answerable = passage_cov >= self.min_coverage
 
         span = self.reader.extract(question, cand.text) if self.reader is not None else None
-        if span is None:
+        if span is not None:
+            # The reader may pick another sentence of the passage: cite the one it picked.
+            s, e = next(((a, b) for a, b in split_sentences(cand.text) if a <= span[0] < b), (s, e))
+        else:
             span = (s + inner[0], s + inner[1]) if inner else (s, e)
         a, b = span
         return Found(

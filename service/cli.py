@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import os
@@ -130,20 +131,15 @@ def cmd_summarize(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
-    from service.evals import seed_qa_on_fresh_index
+EVALS = {
+    "seed-qa": ("service.evals.seed_qa", "questions on the seed speeches"),
+    "qa": ("service.evals.qa", "open-retrieval QA on CMRC 2018 / DRCD"),
+}
 
-    settings = _settings(args)
-    result = seed_qa_on_fresh_index(settings, args.seed_dir, args.questions)
-    for r in result.rows:
-        mark = "ok " if (r["correct"] if r["gold_answerable"] else r["declined"]) else "BAD"
-        shown = r["answer"] if r["answerable"] else "(declined)"
-        print(f"{mark} {r['qid']:8} {r['question']}  ->  {shown}  [gold: {'|'.join(r['gold'])}]")
-    summary = result.summary()
-    print()
-    for key, value in summary.items():
-        print(f"{key:18} {value:.3f}" if isinstance(value, float) else f"{key:18} {value}")
-    return 0
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    module = importlib.import_module(EVALS[args.dataset_kind][0])
+    return int(module.run(args, _settings(args)))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -184,12 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
     summ.add_argument("--json", action="store_true")
     summ.set_defaults(func=cmd_summarize)
 
-    ev = sub.add_parser("eval", parents=[data], help="measure answer quality")
-    ev_sub = ev.add_subparsers(dest="dataset", required=True)
-    seed = ev_sub.add_parser("seed-qa", parents=[data], help="questions on the seed speeches")
-    seed.add_argument("--questions", type=Path, default=None)
-    seed.add_argument("--seed-dir", type=Path, default=None)
-    seed.set_defaults(func=cmd_eval)
+    ev = sub.add_parser("eval", help="measure quality on evaluation data")
+    ev_sub = ev.add_subparsers(dest="dataset_kind", required=True)
+    for name, (module_name, help_text) in EVALS.items():
+        one = ev_sub.add_parser(name, parents=[data], help=help_text)
+        importlib.import_module(module_name).add_arguments(one)
+        one.set_defaults(func=cmd_eval)
     return parser
 
 
@@ -197,11 +193,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("faiss").setLevel(logging.WARNING)
-    if args.command == "eval":
-        from service.evals import DEFAULT_SEED_QA
-
-        args.questions = args.questions or DEFAULT_SEED_QA
-        args.seed_dir = args.seed_dir or default_seed_dir()
     from service.errors import ServiceError
 
     try:

@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     # Below this share of the question's weighted terms found in the best passage, ask declines.
     answer_min_coverage: float = Field(0.5, ge=0.0, le=1.0)
 
+    # The FAISS file is rewritten at most this often during a burst of writes (and on close);
+    # the store stays the source of truth, so a crash in between loses nothing.
+    index_flush_seconds: float = Field(2.0, ge=0.0, le=3600.0)
+
     max_document_chars: int = Field(5_000_000, ge=1_000)
     max_query_chars: int = Field(2_000, ge=10)
 

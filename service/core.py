@@ -18,6 +18,7 @@ from typing import Any
 from embeddings.errors import EmbeddingError
 from embeddings.registry import get_encoder
 from models.answerer import Answerer, Candidate
+from models.errors import ModelError
 from models.reader import load_reader
 from models.summarizer import Budget, Summarizer
 from service.config import Settings
@@ -187,17 +188,25 @@ class Speeches:
                 data_dir / "passages.faiss",
                 dense_weight=self.settings.dense_weight,
                 pool=self.settings.candidate_pool,
+                flush_seconds=self.settings.index_flush_seconds,
             )
             self._reparse_outdated()
             self.startup = self._retriever.load(self._store)
         except EmbeddingError as exc:
             self._store.close()
             raise Unavailable(str(exc)) from exc
-        reader = load_reader(self.settings.reader_model) if self.settings.reader_model else None
+        try:
+            reader = load_reader(self.settings.reader_model) if self.settings.reader_model else None
+        except ModelError as exc:
+            self._store.close()
+            raise Unavailable(str(exc)) from exc
         self._answerer = Answerer(min_coverage=self.settings.answer_min_coverage, reader=reader)
         return self
 
     def close(self) -> None:
+        if self._retriever is not None:
+            with self._lock.write():
+                self._retriever.flush()
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -301,7 +310,7 @@ class Speeches:
             if index:
                 self.retriever.remove(removed)
                 self.retriever.add(added, texts, vectors)
-                self.retriever.save()
+                self.retriever.changed()
 
     def delete_document(self, doc_id: str) -> None:
         with self._lock.write():
@@ -309,7 +318,7 @@ class Speeches:
             if removed is None:
                 raise NotFound(f"no document with id {doc_id!r}")
             self.retriever.remove(removed)
-            self.retriever.save()
+            self.retriever.changed()
 
     def get_document(self, doc_id: str) -> StoredDocument:
         return self._require(doc_id)
@@ -337,36 +346,62 @@ class Speeches:
         return doc
 
     # -- retrieval --------------------------------------------------------------------------
-    def search(self, query: str, top_k: int = 5, doc_ids: Sequence[str] | None = None) -> list[Hit]:
+    def search(
+        self,
+        query: str,
+        top_k: int = 5,
+        doc_ids: Sequence[str] | None = None,
+        *,
+        exclude_doc_ids: Sequence[str] | None = None,
+    ) -> list[Hit]:
+        """The best passages for ``query``, within ``doc_ids`` and outside ``exclude_doc_ids``."""
         query = self._check_query(query)
         self._check_top_k(top_k)
         with self._lock.read():
-            return self._search(query, top_k, doc_ids)
+            return self._search(query, top_k, doc_ids, exclude_doc_ids)
 
-    def _search(self, query: str, top_k: int, doc_ids: Sequence[str] | None) -> list[Hit]:
+    def _search(
+        self,
+        query: str,
+        top_k: int,
+        doc_ids: Sequence[str] | None,
+        exclude_doc_ids: Sequence[str] | None = None,
+    ) -> list[Hit]:
         allowed = None
         if doc_ids is not None:
             unknown = set(doc_ids) - self.store.existing_ids(doc_ids)
             if unknown:
                 raise NotFound(f"no document with id {sorted(unknown)[0]!r}")
             allowed = self.store.passage_ids(doc_ids)
-            if not allowed:
-                return []
+        if exclude_doc_ids:
+            excluded = set(self.store.passage_ids(exclude_doc_ids))
+            pool = self.store.passage_ids() if allowed is None else allowed
+            allowed = [pid for pid in pool if pid not in excluded]
+        if allowed is not None and not allowed:
+            return []
         scored = self.retriever.search(query, top_k, allowed)
         rows = self.store.get_passages([s.passage_id for s in scored])
         return [_hit(rows[s.passage_id], s.score) for s in scored if s.passage_id in rows]
 
-    def ask(self, question: str, top_k: int = 5, doc_ids: Sequence[str] | None = None) -> AskResult:
+    def ask(
+        self,
+        question: str,
+        top_k: int = 5,
+        doc_ids: Sequence[str] | None = None,
+        *,
+        exclude_doc_ids: Sequence[str] | None = None,
+    ) -> AskResult:
         """The shortest span of the speeches that answers, or a refusal; never invented text."""
         question = self._check_query(question)
         self._check_top_k(top_k)
-        with self._lock.read():
-            hits = self._search(question, max(top_k, 5), doc_ids)
         assert self._answerer is not None
-        candidates = [
-            Candidate(text=h.text, offset=h.start, score=h.score, key=i) for i, h in enumerate(hits)
-        ]
-        found = self._answerer.answer(question, candidates, idf=self.retriever.bm25.idf)
+        with self._lock.read():
+            hits = self._search(question, max(top_k, 5), doc_ids, exclude_doc_ids)
+            candidates = [
+                Candidate(text=h.text, offset=h.start, score=h.score, key=i)
+                for i, h in enumerate(hits)
+            ]
+            found = self._answerer.answer(question, candidates, idf=self.retriever.bm25.idf)
         if found is None or not found.answerable:
             confidence = found.confidence if found is not None else 0.0
             return AskResult("", False, round(confidence, 4), [])

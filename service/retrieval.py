@@ -7,6 +7,7 @@ their scores. Callers serialise mutations against searches (see ``Speeches``).
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,12 +43,21 @@ class ReconcileReport:
 
 class Retriever:
     def __init__(
-        self, encoder: Encoder, index_path: Path, *, dense_weight: float, pool: int
+        self,
+        encoder: Encoder,
+        index_path: Path,
+        *,
+        dense_weight: float,
+        pool: int,
+        flush_seconds: float = 0.0,
     ) -> None:
         self.encoder = encoder
         self.index_path = index_path
         self.dense_weight = dense_weight
         self.pool = pool
+        self.flush_seconds = flush_seconds
+        self._dirty = False
+        self._saved_at = time.monotonic()
         self.vectors = VectorIndex(encoder.dim)
         self.bm25 = BM25Index()
 
@@ -120,6 +130,23 @@ class Retriever:
 
     def save(self) -> None:
         self.vectors.save(self.index_path)
+        self._dirty = False
+        self._saved_at = time.monotonic()
+
+    def changed(self) -> None:
+        """Note a mutation; write the index if the last write is older than ``flush_seconds``.
+
+        Deferring is safe: the store is the source of truth and ``load`` embeds whatever the
+        saved index lacks, so a crash costs re-embedding a few passages, never data. It keeps a
+        bulk ingestion from rewriting the whole index file once per document.
+        """
+        self._dirty = True
+        if time.monotonic() - self._saved_at >= self.flush_seconds:
+            self.save()
+
+    def flush(self) -> None:
+        if self._dirty:
+            self.save()
 
     # -- search (caller holds the read lock) ------------------------------------------------
     def search(self, query: str, k: int, allowed_ids: list[int] | None = None) -> list[Scored]:

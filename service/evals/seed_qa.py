@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import tempfile
@@ -9,10 +10,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from service.config import PROJECT_ROOT, Settings
-from service.core import Speeches
+from service.config import PROJECT_ROOT, Settings, default_seed_dir
+
+if TYPE_CHECKING:  # the core imports FAISS; `speechqa serve` must set OpenMP up first
+    from service.core import Speeches
 
 DEFAULT_SEED_QA = PROJECT_ROOT.parent / "shared" / "eval" / "seed_qa_dev.jsonl"
 # An answer counts as concise when it is no longer than a sentence a reader would quote.
@@ -98,9 +101,34 @@ def seed_qa_on_fresh_index(
     """Index the seeds in a throw-away data dir (the normal ingestion path), then evaluate."""
     with tempfile.TemporaryDirectory(prefix="speechqa-eval-") as tmp:
         fresh = settings.model_copy(update={"data_dir": Path(tmp), "seed_dir": None})
+        from service.core import Speeches
+
         with Speeches(fresh) as speeches:
             reports = speeches.ingest_paths([seed_dir], recursive=False)
             failed = [r for r in reports if r.status == "failed"]
             if failed:
                 raise RuntimeError(f"seed ingestion failed: {failed}")
             return run_seed_qa(speeches, questions)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--questions", type=Path, default=DEFAULT_SEED_QA)
+    parser.add_argument("--seed-dir", type=Path, default=None, help="default: the project's seeds")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    seed_dir = args.seed_dir or default_seed_dir()
+    if seed_dir is None:
+        raise SystemExit("no seed directory found; pass --seed-dir")
+    result = seed_qa_on_fresh_index(settings, seed_dir, args.questions)
+    for r in result.rows:
+        ok = r["correct"] if r["gold_answerable"] else r["declined"]
+        shown = r["answer"] if r["answerable"] else "(declined)"
+        print(
+            f"{'ok ' if ok else 'BAD'} {r['qid']:8} {r['question']}  ->  {shown}  "
+            f"[gold: {'|'.join(r['gold'])}]"
+        )
+    print()
+    for key, value in result.summary().items():
+        print(f"{key:18} {value:.3f}" if isinstance(value, float) else f"{key:18} {value}")
+    return 0
