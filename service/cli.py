@@ -134,6 +134,7 @@ def cmd_summarize(args: argparse.Namespace) -> int:
 EVALS = {
     "seed-qa": ("service.evals.seed_qa", "questions on the seed speeches"),
     "qa": ("service.evals.qa", "open-retrieval QA on CMRC 2018 / DRCD"),
+    "summ": ("service.evals.summ", "ROUGE of section summaries against human references"),
 }
 
 
