@@ -27,7 +27,7 @@ def get_encoder(model: str | None, *, builtin_dim: int = 512, device: str = "cpu
             if name:
                 encoder = SentenceTransformerEncoder(name, device=device)
             else:
-                encoder = HashingEncoder(builtin_dim)
+                encoder = HashingEncoder(builtin_dim, max_chars=4096)
             _encoders[key] = encoder
         return encoder
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
+from functools import lru_cache
 
 # Han (BMP, extension A, compatibility, supplementary planes), 〇, and kana: scripts written without
 # spaces, where every adjacent pair is a candidate word.
@@ -75,9 +77,18 @@ _QUESTION = re.compile(
 )
 
 
+@lru_cache(maxsize=1)
+def _to_simplified() -> Callable[[str], str]:
+    import opencc
+
+    return opencc.OpenCC("t2s").convert
+
+
 def normalize(text: str) -> str:
-    """NFKC (full-width letters, digits and compatibility ideographs fold) and lower case."""
-    return unicodedata.normalize("NFKC", text).lower()
+    """NFKC (full-width letters, digits and compatibility ideographs fold), lower case, and
+    traditional characters as simplified, so 經濟 matches 经济 and jieba sees the script it
+    knows. For matching only: offsets always refer to the original text."""
+    return _to_simplified()(unicodedata.normalize("NFKC", text).lower())
 
 
 def _tokens_of_normalized(text: str) -> list[str]:

@@ -42,12 +42,12 @@ class Settings(BaseSettings):
         None, description="transformers extractive-QA model (local path) used on top passages"
     )
 
-    passage_max_chars: int = Field(400, ge=32, le=4096)
+    passage_max_chars: int = Field(1000, ge=32, le=4096)
     # Weight of the dense cosine added to the max-normalised BM25 score.
     dense_weight: float = Field(0.3, ge=0.0, le=10.0)
     candidate_pool: int = Field(100, ge=10, le=10_000)
     # Below this share of the question's weighted terms found in the best passage, ask declines.
-    answer_min_coverage: float = Field(0.5, ge=0.0, le=1.0)
+    answer_min_coverage: float = Field(0.48, ge=0.0, le=1.0)
 
     # The FAISS file is rewritten at most this often during a burst of writes (and on close);
     # the store stays the source of truth, so a crash in between loses nothing.

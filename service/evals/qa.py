@@ -100,6 +100,7 @@ class QAReport:
     latency_ms: list[float] = field(default_factory=list)
     by_kind: dict[str, list[tuple[bool, float]]] = field(default_factory=lambda: defaultdict(list))
     index_seconds: float = 0.0
+    skipped: int = 0
 
     def recall(self, k: int) -> float:
         return sum(r is not None and r < k for r in self.ranks) / len(self.ranks)
@@ -110,7 +111,8 @@ class QAReport:
     def lines(self) -> list[str]:
         n = self.questions
         out = [
-            f"dataset {self.dataset}: {n} questions (indexed in {self.index_seconds:.1f} s)",
+            f"dataset {self.dataset}: {n} questions, {self.skipped} without words skipped "
+            f"(indexed in {self.index_seconds:.1f} s)",
             f"retrieval  R@1 {self.recall(1):.3f}  R@5 {self.recall(5):.3f}  "
             f"R@10 {self.recall(10):.3f}  MRR@10 {self.mrr():.3f}",
             f"answers    EM {_mean(self.em):.3f}  F1 {_mean(self.f1):.3f}  "
@@ -158,6 +160,10 @@ def evaluate(
             report.index_seconds = time.perf_counter() - t0
             texts = {d["doc_id"]: d["text"] for d in docs}
             for q in questions:
+                if not any(c.isalnum() for c in q["question"]):
+                    # The API rejects a question without words (400); it cannot be asked.
+                    report.skipped += 1
+                    continue
                 _ask_one(speeches, q, texts[q["doc_id"]], report, refusal)
     return report
 

@@ -122,3 +122,17 @@ def test_long_paragraph_becomes_passages_of_whole_sentences(fresh_settings: Sett
             assert text[p.start : p.end] == p.text and len(p.text) <= limit
             assert p.text.endswith("。") and p.text.startswith("我们要")
         assert sum(len(p.text) for p in body) == len(sentence) * 400
+
+
+def test_unflushed_index_after_a_crash_is_completed_at_start(fresh_settings: Settings) -> None:
+    """With the index write deferred, a process that dies before flushing loses no document."""
+    lazy = fresh_settings.model_copy(update={"index_flush_seconds": 3600.0})
+    crashed = Speeches(lazy).open()
+    crashed.put_document(seed_text(SEED_000), doc_id=SEED_000)
+    stored = _passage_ids(crashed)
+    # No close(): the process "dies" here, its index never written.
+    with Speeches(lazy) as speeches:
+        assert speeches.startup is not None and speeches.startup.embedded == len(stored)
+        assert _vector_ids(speeches) == stored
+        assert speeches.search("招商选资", top_k=1)[0].doc_id == SEED_000
+    crashed.store.close()
