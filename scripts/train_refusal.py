@@ -1,0 +1,105 @@
+"""Train the refusal model shipped in models/data/refusal.json (deterministic).
+
+    .venv/bin/python scripts/train_refusal.py
+
+Each training question is asked twice through the real retrieval path: with its gold paragraph
+indexed (label 1: the passages hold the answer) and with it excluded (label 0). The threshold is
+the highest probability cut whose wrongly-declined share, averaged over the training sets,
+stays at or below --max-wrongly-declined. Training data: CMRC 2018 trial (CC BY-SA 4.0) and
+DRCD test (CC BY-SA 3.0); never the dev sets, which are reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+from models.coverage import QuestionTerms
+from models.refusal import DEFAULT_MODEL, evidence, fit
+from service.config import Settings
+from service.core import Speeches
+from service.evals.qa import QA_DIR
+
+TRAIN_SETS = ("cmrc2018_trial", "drcd_test")
+
+
+def _rows(dataset: str, qa_dir: Path) -> list[tuple[list[float], int]]:
+    docs = [json.loads(x) for x in (qa_dir / f"{dataset}.docs.jsonl").open(encoding="utf-8")]
+    questions = [
+        json.loads(x) for x in (qa_dir / f"{dataset}.questions.jsonl").open(encoding="utf-8")
+    ]
+    rows: list[tuple[list[float], int]] = []
+    with tempfile.TemporaryDirectory() as tmp, Speeches(Settings(data_dir=Path(tmp))) as sp:
+        for doc in docs:
+            sp.put_document(doc["text"], doc_id=doc["doc_id"])
+        bm25 = sp.retriever.bm25
+        for q in questions:
+            if not any(c.isalnum() for c in q["question"]):
+                continue
+            terms = QuestionTerms(q["question"], bm25.idf)
+            for label, exclude in ((1, None), (0, [q["doc_id"]])):
+                hits = sp.search(q["question"], top_k=5, exclude_doc_ids=exclude)
+                features = evidence(
+                    q["question"],
+                    terms,
+                    [h.text for h in hits],
+                    [h.score for h in hits],
+                    bm25.doc_freq,
+                )
+                rows.append((features, label))
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--qa-dir", type=Path, default=QA_DIR)
+    parser.add_argument("--out", type=Path, default=DEFAULT_MODEL)
+    parser.add_argument("--max-wrongly-declined", type=float, default=0.05)
+    args = parser.parse_args()
+
+    per_set = {name: _rows(name, args.qa_dir) for name in TRAIN_SETS}
+    model = fit([row for rows in per_set.values() for row in rows])
+
+    def rates(threshold: float, rows: list[tuple[list[float], int]]) -> tuple[float, float]:
+        pos = [model.probability(f) for f, y in rows if y == 1]
+        neg = [model.probability(f) for f, y in rows if y == 0]
+        return (
+            sum(p < threshold for p in pos) / len(pos),
+            sum(p < threshold for p in neg) / len(neg),
+        )
+
+    threshold = 0.05
+    for step in range(5, 96):
+        t = step / 100
+        wrong = sum(rates(t, rows)[0] for rows in per_set.values()) / len(per_set)
+        if wrong <= args.max_wrongly_declined:
+            threshold = t
+    model = type(model)(model.mean, model.scale, model.weights, model.bias, threshold)
+    figures = {
+        name: dict(
+            zip(
+                ("wrongly_declined", "declined_without_gold"),
+                (round(v, 4) for v in rates(threshold, rows)),
+                strict=True,
+            )
+        )
+        for name, rows in per_set.items()
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
+        model.to_json(
+            trained_on=list(TRAIN_SETS),
+            training_figures=figures,
+            licence="trained on CMRC 2018 (CC BY-SA 4.0) and DRCD (CC BY-SA 3.0); see README.md",
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    print(f"threshold {threshold:.2f}; training figures {figures}; wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
