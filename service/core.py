@@ -264,6 +264,13 @@ class Speeches:
                 return PutResult(existing, created=False, changed=False)
             with self._lock.write():
                 self.store.update_document_info(doc_id, new_title, metadata)
+                if new_title != existing.title:
+                    rows = self.store.get_passages(self.store.passage_ids([doc_id])).values()
+                    self.retriever.retitle(
+                        [p.id for p in rows],
+                        [p.text for p in rows],
+                        [_heading(new_title, p.section_title) for p in rows],
+                    )
             return PutResult(self._require(doc_id), created=False, changed=True)
 
         self._write_document(doc_id, title, text, metadata, index=True)
@@ -295,10 +302,11 @@ class Speeches:
         # Embedding is the slow part: do it before taking the lock so queries keep flowing.
         vectors = self.retriever.embed(texts) if index else None
         sections = [section_to_dict(s) for s in outline.sections]
+        title = title if title is not None else default_title(text, outline, doc_id)
         with self._lock.write():
             removed, added = self.store.replace_document(
                 doc_id=doc_id,
-                title=title if title is not None else default_title(text, outline, doc_id),
+                title=title,
                 text=text,
                 metadata=metadata,
                 content_hash=content_hash(text),
@@ -309,7 +317,9 @@ class Speeches:
             )
             if index:
                 self.retriever.remove(removed)
-                self.retriever.add(added, texts, vectors)
+                self.retriever.add(
+                    added, texts, vectors, [_heading(title, p.section_title) for p in passages]
+                )
                 self.retriever.changed()
 
     def delete_document(self, doc_id: str) -> None:
@@ -559,6 +569,10 @@ def _check_encodable(value: str, what: str) -> None:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise InvalidInput(f"{what} is not valid Unicode (lone surrogate)") from exc
+
+
+def _heading(doc_title: str, section_title: str) -> str:
+    return f"{doc_title}\n{section_title}"
 
 
 def _hit(p: StoredPassage, score: float) -> Hit:

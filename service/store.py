@@ -44,6 +44,10 @@ CREATE TABLE IF NOT EXISTS passages (
 );
 CREATE INDEX IF NOT EXISTS passages_by_doc ON passages(doc_id);
 """
+_PASSAGE_COLUMNS = (
+    "SELECT p.id, p.doc_id, p.section_id, p.section_title, p.paragraph, p.start, p.end, p.text, "
+    "d.title FROM passages AS p JOIN documents AS d ON d.id = p.doc_id"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +97,7 @@ class StoredPassage:
     start: int
     end: int
     text: str
+    doc_title: str
 
 
 def _now() -> str:
@@ -324,8 +329,7 @@ class Store:
         for chunk in _chunks(list(ids), 500):
             marks = ",".join("?" * len(chunk))
             for r in self._conn().execute(
-                "SELECT id, doc_id, section_id, section_title, paragraph, start, end, text "
-                f"FROM passages WHERE id IN ({marks})",
+                f"{_PASSAGE_COLUMNS} WHERE p.id IN ({marks})",
                 chunk,
             ):
                 out[r[0]] = StoredPassage(*r)
@@ -338,8 +342,7 @@ class Store:
             rows = (
                 self._conn()
                 .execute(
-                    "SELECT id, doc_id, section_id, section_title, paragraph, start, end, text "
-                    "FROM passages WHERE id > ? ORDER BY id LIMIT ?",
+                    f"{_PASSAGE_COLUMNS} WHERE p.id > ? ORDER BY p.id LIMIT ?",
                     (last, batch),
                 )
                 .fetchall()

@@ -136,3 +136,17 @@ def test_unflushed_index_after_a_crash_is_completed_at_start(fresh_settings: Set
         assert _vector_ids(speeches) == stored
         assert speeches.search("招商选资", top_k=1)[0].doc_id == SEED_000
     crashed.store.close()
+
+
+def test_titles_are_searchable_and_follow_a_retitle(fresh_settings: Settings) -> None:
+    body = "一、总体要求\n坚持稳中求进，推动高质量发展。\n"
+    with Speeches(fresh_settings) as speeches:
+        speeches.put_document(body, doc_id="r1", title="黑龙江省政府工作报告")
+        speeches.put_document("一、总体要求\n坚持稳中求进，推动高质量发展。\n补充。", doc_id="r2")
+        assert speeches.search("黑龙江", top_k=1)[0].doc_id == "r1"
+        result = speeches.put_document(body, doc_id="r1", title="吉林省政府工作报告")
+        assert result.changed and not result.created
+        assert speeches.search("吉林", top_k=1)[0].doc_id == "r1"
+        assert all(h.doc_id != "r1" or h.score < 0.5 for h in speeches.search("黑龙江", top_k=5))
+    with Speeches(fresh_settings) as speeches:  # rebuilt from the store: the same tokens
+        assert speeches.search("吉林", top_k=1)[0].doc_id == "r1"
