@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,6 +56,22 @@ class Settings(BaseSettings):
 
     max_document_chars: int = Field(5_000_000, ge=1_000)
     max_query_chars: int = Field(2_000, ge=10)
+    # Ingestion of files: the largest file read (from disk or uploaded), and per upload request
+    # the most bytes and files.
+    max_file_bytes: int = Field(50 * 1024 * 1024, ge=1024)
+    max_upload_bytes: int = Field(200 * 1024 * 1024, ge=1024)
+    max_upload_files: int = Field(200, ge=1, le=10_000)
+
+    # Keys accepted as `Authorization: Bearer <key>` by the chat endpoints (/v1/models,
+    # /v1/chat/completions); empty = no authentication. From the environment: comma-separated.
+    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value
 
 
 @lru_cache(maxsize=1)

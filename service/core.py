@@ -10,7 +10,7 @@ import logging
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,9 @@ from models.errors import ModelError
 from models.reader import load_reader
 from models.summarizer import Budget, Summarizer
 from service.config import Settings
-from service.errors import InvalidInput, NotFound, PayloadTooLarge, Unavailable
+from service.errors import InvalidInput, NotFound, PayloadTooLarge, ServiceError, Unavailable
+from service.filters import MetadataFilter, parse_filter
+from service.formats import FORMATS, read_document
 from service.outline import Outline, Section, parse_outline, section_to_dict
 from service.retrieval import ReconcileReport, Retriever
 from service.rwlock import RWLock
@@ -101,6 +103,8 @@ class SectionSummary:
     title: str
     summary: str
     sentences: list[SummarySentence]
+    level: int = 1
+    marker: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +120,9 @@ class IngestReport:
     doc_id: str | None
     status: str  # "created" | "replaced" | "unchanged" | "failed"
     error: str | None = None
+    source: str | None = None  # the file's name as stored in metadata ``source_file``
+    title: str | None = None
+    code: str | None = None  # the error's slug when failed (e.g. "unreadable_file")
 
 
 @dataclass
@@ -363,12 +370,17 @@ class Speeches:
         doc_ids: Sequence[str] | None = None,
         *,
         exclude_doc_ids: Sequence[str] | None = None,
+        filter: Mapping[str, Any] | None = None,
     ) -> list[Hit]:
-        """The best passages for ``query``, within ``doc_ids`` and outside ``exclude_doc_ids``."""
+        """The best passages for ``query``, within ``doc_ids`` and outside ``exclude_doc_ids``.
+
+        ``filter`` narrows to documents whose metadata match (see :mod:`service.filters`).
+        """
         query = self._check_query(query)
         self._check_top_k(top_k)
+        where = parse_filter(filter)
         with self._lock.read():
-            return self._search(query, top_k, doc_ids, exclude_doc_ids)
+            return self._search(query, top_k, doc_ids, exclude_doc_ids, where)
 
     def _search(
         self,
@@ -376,12 +388,18 @@ class Speeches:
         top_k: int,
         doc_ids: Sequence[str] | None,
         exclude_doc_ids: Sequence[str] | None = None,
+        where: MetadataFilter | None = None,
     ) -> list[Hit]:
         allowed = None
         if doc_ids is not None:
             unknown = set(doc_ids) - self.store.existing_ids(doc_ids)
             if unknown:
                 raise NotFound(f"no document with id {sorted(unknown)[0]!r}")
+        if where is not None:
+            doc_ids = self._select(doc_ids, where)
+            if not doc_ids:
+                return []
+        if doc_ids is not None:
             allowed = self.store.passage_ids(doc_ids)
         if exclude_doc_ids:
             excluded = set(self.store.passage_ids(exclude_doc_ids))
@@ -400,13 +418,15 @@ class Speeches:
         doc_ids: Sequence[str] | None = None,
         *,
         exclude_doc_ids: Sequence[str] | None = None,
+        filter: Mapping[str, Any] | None = None,
     ) -> AskResult:
         """The shortest span of the speeches that answers, or a refusal; never invented text."""
         question = self._check_query(question)
         self._check_top_k(top_k)
+        where = parse_filter(filter)
         assert self._answerer is not None
         with self._lock.read():
-            hits = self._search(question, max(top_k, 5), doc_ids, exclude_doc_ids)
+            hits = self._search(question, max(top_k, 5), doc_ids, exclude_doc_ids, where)
             candidates = [
                 Candidate(text=h.text, offset=h.start, score=h.score, key=i)
                 for i, h in enumerate(hits)
@@ -441,11 +461,19 @@ class Speeches:
         max_sentences: int | None = None,
         max_chars: int | None = None,
         ratio: float | None = None,
+        include_subsections: bool = False,
     ) -> list[SectionSummary]:
+        """Summaries of one section, or of every top-level section in order.
+
+        With ``include_subsections`` every section at every level is summarised, in reading
+        order (a parent before its children).
+        """
         doc = self._require(doc_id)
         outline = self._outlines.get(doc, self.passage_chars)
         if section_id is None:
-            sections: Sequence[Section] = outline.sections
+            sections: Sequence[Section] = (
+                list(outline.walk()) if include_subsections else outline.sections
+            )
         else:
             found = outline.find(section_id)
             if found is None:
@@ -465,22 +493,123 @@ class Speeches:
         ]
         # Trimmed units lose their ending; mark the cut so the joined summary reads honestly.
         summary = "".join(u.text + ("……" if u.trimmed else "") for u in units)
-        return SectionSummary(section.id, section.title, summary, units)
+        return SectionSummary(
+            section.id, section.title, summary, units, level=section.level, marker=section.marker
+        )
+
+    # -- selection by metadata -------------------------------------------------------------
+    def select_documents(
+        self,
+        doc_ids: Sequence[str] | None = None,
+        filter: Mapping[str, Any] | None = None,
+    ) -> list[str]:
+        """Ids of the documents in ``doc_ids`` (all, if None) that match ``filter``, in id order.
+
+        Every id in ``doc_ids`` must exist (:class:`NotFound` otherwise).
+        """
+        if doc_ids is not None:
+            unknown = set(doc_ids) - self.store.existing_ids(doc_ids)
+            if unknown:
+                raise NotFound(f"no document with id {sorted(unknown)[0]!r}")
+        where = parse_filter(filter)
+        if where is None:
+            if doc_ids is None:
+                return sorted(self.store.document_ids())
+            return sorted(set(doc_ids))
+        return self._select(doc_ids, where)
+
+    def _select(self, doc_ids: Sequence[str] | None, where: MetadataFilter) -> list[str]:
+        wanted = None if doc_ids is None else set(doc_ids)
+        return [
+            row.id
+            for row in self.store.list_documents()
+            if (wanted is None or row.id in wanted) and where.matches(row.title, row.metadata)
+        ]
 
     # -- ingestion from files ---------------------------------------------------------------
-    def ingest_paths(self, paths: Iterable[Path], *, recursive: bool = True) -> list[IngestReport]:
+    def ingest_paths(
+        self,
+        paths: Iterable[Path],
+        *,
+        recursive: bool = True,
+        progress: Callable[[IngestReport, int, int], None] | None = None,
+    ) -> list[IngestReport]:
+        """Ingest files and folders (their supported files, recursively by default).
+
+        A file that cannot be read is reported as ``failed`` and skipped; the rest go on.
+        ``progress(report, done, total)`` is called after each file.
+        """
+        files = expand_paths(paths, recursive=recursive)
         reports = []
-        for path in _expand(paths, recursive=recursive):
-            doc_id = doc_id_from_path(path)
-            try:
-                text = path.read_bytes().decode("utf-8-sig")
-                result = self.put_document(text, doc_id=doc_id)
-            except (OSError, UnicodeDecodeError, InvalidInput, PayloadTooLarge) as exc:
-                reports.append(IngestReport(path, doc_id, "failed", str(exc)))
-                continue
-            status = "created" if result.created else "replaced" if result.changed else "unchanged"
-            reports.append(IngestReport(path, doc_id, status))
+        taken: dict[str, str] = {}
+        for i, (path, source) in enumerate(files, 1):
+            report = self._ingest_file(path, source, taken)
+            reports.append(report)
+            if progress is not None:
+                progress(report, i, len(files))
         return reports
+
+    def _ingest_file(self, path: Path, source: str, taken: dict[str, str]) -> IngestReport:
+        try:
+            size = path.stat().st_size
+            if size > self.settings.max_file_bytes:
+                raise PayloadTooLarge(
+                    f"{source}: {size} bytes; the limit is {self.settings.max_file_bytes}"
+                )
+            data = path.read_bytes()
+        except (OSError, PayloadTooLarge) as exc:
+            code = exc.code if isinstance(exc, ServiceError) else "unreadable_file"
+            return IngestReport(
+                path, doc_id_from_path(path), "failed", _message(exc), source, None, code
+            )
+        return self.ingest_data(data, source, path=path, taken=taken)
+
+    def ingest_data(
+        self,
+        data: bytes,
+        filename: str,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        path: Path | None = None,
+        taken: dict[str, str] | None = None,
+    ) -> IngestReport:
+        """Ingest one file's bytes (its format from ``filename``); never raises for bad input.
+
+        The document's id is front matter ``id:`` or the file name without extension; its
+        metadata is the file's (front matter, document properties) plus ``source_file`` and
+        ``format``, then ``metadata``. ``taken`` maps ids already used in this batch to their
+        file, so that two files with one name fail rather than overwrite each other.
+        """
+        path = path if path is not None else Path(Path(filename).name)
+        doc_id = doc_id_from_path(path)
+        try:
+            extracted = read_document(data, filename)
+            doc_id = extracted.doc_id or doc_id
+            if taken is not None:
+                if doc_id in taken:
+                    raise InvalidInput(
+                        f"{filename}: id {doc_id!r} is already the id of {taken[doc_id]} in this "
+                        "batch; rename one file or give it an `id:` in its front matter"
+                    )
+                taken[doc_id] = filename
+            meta: dict[str, Any] = {
+                **extracted.metadata,
+                "source_file": filename,
+                "format": extracted.format,
+            }
+            meta.update(metadata or {})
+            result = self.put_document(
+                extracted.text, doc_id=doc_id, title=extracted.title, metadata=meta
+            )
+        except ServiceError as exc:
+            return IngestReport(path, doc_id, "failed", exc.message, filename, None, exc.code)
+        except Exception as exc:  # a reader's bug must not stop a batch of hundreds of files
+            log.exception("unexpected error ingesting %s", filename)
+            return IngestReport(
+                path, doc_id, "failed", f"{filename}: {_message(exc)}", filename, None, "internal"
+            )
+        status = "created" if result.created else "replaced" if result.changed else "unchanged"
+        return IngestReport(path, doc_id, status, None, filename, result.document.title)
 
     # -- info -------------------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
@@ -589,19 +718,32 @@ def _hit(p: StoredPassage, score: float) -> Hit:
     )
 
 
-_TEXT_SUFFIXES = {".txt", ".md"}
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, ServiceError):
+        return exc.message
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    return f"{type(exc).__name__}: {exc}"
 
 
-def _expand(paths: Iterable[Path], *, recursive: bool) -> list[Path]:
-    out: list[Path] = []
+def expand_paths(paths: Iterable[Path], *, recursive: bool = True) -> list[tuple[Path, str]]:
+    """(file, source name) for every file to ingest: files as given, folders' supported files.
+
+    A folder's files are named by their path relative to it (``2019/report.docx``); hidden
+    files and folders and Office lock files (``~$…``) are skipped.
+    """
+    out: list[tuple[Path, str]] = []
     for path in paths:
         if path.is_dir():
             pattern = "**/*" if recursive else "*"
-            out.extend(
-                p
-                for p in sorted(path.glob(pattern))
-                if p.is_file() and p.suffix.lower() in _TEXT_SUFFIXES
-            )
+            for p in sorted(path.glob(pattern)):
+                rel = p.relative_to(path)
+                if (
+                    p.suffix.lower() in FORMATS
+                    and not any(part.startswith((".", "~$")) for part in rel.parts)
+                    and p.is_file()
+                ):
+                    out.append((p, rel.as_posix()))
         else:
-            out.append(path)
+            out.append((path, path.name))
     return out

@@ -34,3 +34,10 @@ class Unavailable(ServiceError):
 
     code = "unavailable"
     status = 503
+
+
+class Unauthorized(ServiceError):
+    """No API key, or not one of the configured ones."""
+
+    code = "unauthorized"
+    status = 401

@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+# 2: batch jobs (``jobs``, ``job_items``); an older file is upgraded by creating them.
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -43,6 +44,35 @@ CREATE TABLE IF NOT EXISTS passages (
     text TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS passages_by_doc ON passages(doc_id);
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    status TEXT NOT NULL,
+    params TEXT NOT NULL,
+    documents INTEGER NOT NULL,
+    total INTEGER NOT NULL,
+    done INTEGER NOT NULL,
+    failed INTEGER NOT NULL DEFAULT 0,
+    interruptions INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs(status, created_at);
+CREATE TABLE IF NOT EXISTS job_items (
+    job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    doc_id TEXT NOT NULL,
+    sections INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    content_hash TEXT,
+    result TEXT,
+    error TEXT,
+    PRIMARY KEY (job_id, seq)
+);
 """
 _PASSAGE_COLUMNS = (
     "SELECT p.id, p.doc_id, p.section_id, p.section_title, p.paragraph, p.start, p.end, p.text, "
@@ -131,6 +161,12 @@ class Store:
                     f"{path} has schema version {row[0]}, newer than this speechqa "
                     f"({SCHEMA_VERSION}); upgrade speechqa"
                 )
+            elif int(row[0]) < SCHEMA_VERSION:
+                # Every change so far only added tables, which the script above created.
+                conn.execute(
+                    "UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                    (str(SCHEMA_VERSION),),
+                )
 
     # -- connections ------------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -156,6 +192,16 @@ class Store:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection, for reads by modules that keep their own tables here."""
+        return self._conn()
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One serialised write transaction (committed on exit, rolled back on error)."""
+        with self._write_lock, self._transaction() as conn:
+            yield conn
 
     def close(self) -> None:
         with self._connections_lock:

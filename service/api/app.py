@@ -7,11 +7,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from service.api.errors import install_error_handlers
-from service.api.routes import ask, documents, health, info, search, summarize
+from service.api.routes import ask, chat, documents, health, info, page, search, summarize
+from service.api.routes import batch as batch_routes
+from service.api.routes import jobs as job_routes
+from service.api.routes import upload as upload_routes
 from service.config import Settings, get_settings
 from service.core import VERSION, Speeches
+from service.jobs import Jobs
 
 log = logging.getLogger("speechqa")
 
@@ -40,9 +45,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             info["embedder"]["name"],
             info["embedder"]["dim"],
         )
+        # Batch jobs run in one worker thread; jobs a stopped process left running resume.
+        app.state.jobs = Jobs(speeches).start()
         try:
             yield
         finally:
+            app.state.jobs.stop()
             speeches.close()
 
     app = FastAPI(
@@ -52,6 +60,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (health, info, documents, search, ask, summarize):
+    for module in (health, info, documents, search, ask, summarize, chat, page):
         app.include_router(module.router)
+    for module in (upload_routes, batch_routes, job_routes):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=page.STATIC_DIR), name="static")
     return app

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 
@@ -27,3 +29,16 @@ class SectionOut(BaseModel):
     end: int
     paragraphs: tuple[int, int]
     children: list[SectionOut] = []
+
+
+FilterValue = str | int | float | bool | list[str | int | float | bool]
+FILTER_DESCRIPTION = (
+    "only documents whose metadata match, all conditions together: "
+    '`{"speaker": "李强"}` (equality; a list means any of), `{"date": "2019"}`, '
+    '`{"date_from": "2015", "date_to": "2019-06"}` (inclusive, at the precision written); '
+    "`title` is the document's title"
+)
+
+
+def filter_field() -> Any:
+    return Field(None, max_length=20, description=FILTER_DESCRIPTION)

@@ -47,7 +47,12 @@ def test_seeds_are_listed_with_their_outline(client: TestClient) -> None:
 def test_get_document_and_sections_round_trip(client: TestClient) -> None:
     doc = client.get(f"/v1/documents/{SEED_002}").json()
     assert doc["text"] == seed_text(SEED_002)
-    assert doc["title"] and doc["metadata"] == {}
+    assert doc["title"]
+    assert doc["metadata"] == {
+        "source_file": f"{SEED_002}.txt",
+        "format": "text",
+        "encoding": "utf_8",
+    }
     sections = client.get(f"/v1/documents/{SEED_002}/sections").json()["sections"]
     assert sections == doc["sections"]
     assert [s["id"] for s in sections] == ["preamble", "1", "2", "3", "4", "5", "closing"]

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from service.api.deps import SpeechesDep
-from service.api.schemas import HitOut
+from service.api.schemas import FilterValue, HitOut, filter_field
 
 router = APIRouter(tags=["ask"])
 
@@ -15,6 +15,7 @@ class AskIn(BaseModel):
     question: str = Field(min_length=1, max_length=2000)
     top_k: int = Field(5, ge=1, le=50)
     doc_ids: list[str] | None = Field(None, max_length=1000)
+    filter: dict[str, FilterValue] | None = filter_field()
 
 
 class LocationOut(BaseModel):
@@ -36,7 +37,7 @@ class AskOut(BaseModel):
 
 @router.post("/v1/ask")
 def ask(body: AskIn, speeches: SpeechesDep) -> AskOut:
-    result = speeches.ask(body.question, body.top_k, body.doc_ids)
+    result = speeches.ask(body.question, body.top_k, body.doc_ids, filter=body.filter)
     return AskOut(
         answer=result.answer,
         answerable=result.answerable,

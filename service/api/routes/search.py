@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from service.api.deps import SpeechesDep
-from service.api.schemas import HitOut
+from service.api.schemas import FilterValue, HitOut, filter_field
 
 router = APIRouter(tags=["search"])
 
@@ -15,6 +15,7 @@ class SearchIn(BaseModel):
     query: str = Field(min_length=1, max_length=2000)
     top_k: int = Field(5, ge=1, le=50)
     doc_ids: list[str] | None = Field(None, max_length=1000)
+    filter: dict[str, FilterValue] | None = filter_field()
 
 
 class SearchOut(BaseModel):
@@ -23,5 +24,5 @@ class SearchOut(BaseModel):
 
 @router.post("/v1/search")
 def search(body: SearchIn, speeches: SpeechesDep) -> SearchOut:
-    hits = speeches.search(body.query, body.top_k, body.doc_ids)
+    hits = speeches.search(body.query, body.top_k, body.doc_ids, filter=body.filter)
     return SearchOut(hits=[HitOut.model_validate(h.as_dict()) for h in hits])

@@ -1,4 +1,4 @@
-"""Extractive summaries of a document's sections."""
+"""Extractive summaries of a document's sections, or of a few documents chosen by id or metadata."""
 
 from __future__ import annotations
 
@@ -6,13 +6,32 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from service.api.deps import SpeechesDep
+from service.api.schemas import FilterValue, filter_field
+from service.errors import InvalidInput
 
 router = APIRouter(tags=["summarize"])
 
+# More documents than this are a batch job (POST /v1/batch/summaries), not one request.
+MAX_SYNC_DOCUMENTS = 20
+
+
+class TooManyDocuments(InvalidInput):
+    code = "too_many_documents"
+
 
 class SummarizeIn(BaseModel):
-    doc_id: str = Field(min_length=1, max_length=128)
+    doc_id: str | None = Field(None, min_length=1, max_length=128)
     section_id: str | None = Field(None, min_length=1, max_length=64)
+    doc_ids: list[str] | None = Field(
+        None,
+        min_length=1,
+        max_length=1000,
+        description=f"instead of doc_id: up to {MAX_SYNC_DOCUMENTS} documents (with filter)",
+    )
+    filter: dict[str, FilterValue] | None = filter_field()
+    include_subsections: bool = Field(
+        False, description="summarise every section at every level, not only the top level"
+    )
     max_sentences: int | None = Field(None, ge=1, le=200)
     max_chars: int | None = Field(None, ge=1, le=1_000_000)
     ratio: float | None = Field(None, gt=0.0, le=1.0)
@@ -31,23 +50,61 @@ class SectionSummaryOut(BaseModel):
     title: str
     summary: str
     sentences: list[SentenceOut]
+    level: int = 1
+    marker: str | None = None
+
+
+class DocumentSummaryOut(BaseModel):
+    doc_id: str
+    title: str
+    sections: list[SectionSummaryOut]
 
 
 class SummarizeOut(BaseModel):
-    doc_id: str
+    doc_id: str | None = Field(description="the document summarised; null for a selection")
     sections: list[SectionSummaryOut]
+    documents: list[DocumentSummaryOut] | None = Field(
+        None, description="with doc_ids / filter: each chosen document's summaries"
+    )
 
 
 @router.post("/v1/summarize")
 def summarize(body: SummarizeIn, speeches: SpeechesDep) -> SummarizeOut:
-    sections = speeches.summarize(
-        body.doc_id,
-        body.section_id,
-        max_sentences=body.max_sentences,
-        max_chars=body.max_chars,
-        ratio=body.ratio,
-    )
-    return SummarizeOut(
-        doc_id=body.doc_id,
-        sections=[SectionSummaryOut.model_validate(s, from_attributes=True) for s in sections],
-    )
+    budget = {
+        "max_sentences": body.max_sentences,
+        "max_chars": body.max_chars,
+        "ratio": body.ratio,
+        "include_subsections": body.include_subsections,
+    }
+    selection = body.doc_ids is not None or body.filter is not None
+    if body.doc_id is not None:
+        if selection:
+            raise InvalidInput("give doc_id, or doc_ids / filter, not both")
+        sections = speeches.summarize(body.doc_id, body.section_id, **budget)
+        return SummarizeOut(
+            doc_id=body.doc_id,
+            sections=[SectionSummaryOut.model_validate(s, from_attributes=True) for s in sections],
+        )
+    if not selection:
+        raise InvalidInput("doc_id is required (or doc_ids / filter to choose several documents)")
+    if body.section_id is not None:
+        raise InvalidInput("section_id needs a doc_id")
+    ids = speeches.select_documents(body.doc_ids, body.filter)
+    if len(ids) > MAX_SYNC_DOCUMENTS:
+        raise TooManyDocuments(
+            f"{len(ids)} documents match; one request summarises up to {MAX_SYNC_DOCUMENTS}: "
+            "use POST /v1/batch/summaries for more"
+        )
+    documents = []
+    for doc_id in ids:
+        sections = speeches.summarize(doc_id, **budget)
+        documents.append(
+            DocumentSummaryOut(
+                doc_id=doc_id,
+                title=speeches.get_document(doc_id).title,
+                sections=[
+                    SectionSummaryOut.model_validate(s, from_attributes=True) for s in sections
+                ],
+            )
+        )
+    return SummarizeOut(doc_id=None, sections=[], documents=documents)
