@@ -71,7 +71,7 @@ def _write(row: dict[str, Any], root: Path) -> None:
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Corpus]:
     if not CORPUS.is_file():
-        pytest.skip(f"{CORPUS} is not there")
+        pytest.fail(f"{CORPUS} is not there: ../shared must stand beside the checkout")
     rows = {r["id"]: r for r in map(json.loads, CORPUS.read_text(encoding="utf-8").splitlines())}
     root = tmp_path_factory.mktemp("corpus")
     folder = root / "reports"

@@ -181,7 +181,7 @@ def test_pdf_text_layer_with_wrapped_lines_rejoined_and_page_numbers_dropped() -
 def test_chinese_pdf_keeps_its_outline() -> None:
     font = cjk_font()
     if font is None:
-        pytest.skip("no font with Chinese glyphs on this machine (fc-list :lang=zh)")
+        pytest.fail("no font with Chinese glyphs on this machine (fc-list :lang=zh): run .ci/run")
     long_point = SPEECH[5] * 4  # wraps over several lines
     paragraphs = [*SPEECH[:5], long_point, *SPEECH[6:]]
     extracted = read_document(make_pdf(paragraphs, font=font, title="水利会议"), "cn.pdf")

@@ -46,7 +46,7 @@ def seed002() -> tuple[str, Outline]:
 @pytest.fixture(scope="module")
 def corpus() -> dict[str, tuple[str, Outline]]:
     if not CORPUS.exists():
-        pytest.skip(f"corpus not available: {CORPUS}")
+        pytest.fail(f"corpus not available: {CORPUS}: ../shared must stand beside the checkout")
     docs = [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines() if line]
     return {d["id"]: (d["text"], parse_outline(d["text"])) for d in docs}
 
