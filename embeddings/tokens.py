@@ -7,6 +7,7 @@ between a question and its passage).
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from collections.abc import Callable
@@ -75,6 +76,20 @@ _QUESTION_WORDS = (
 _QUESTION = re.compile(
     "|".join(re.escape(w) for w in _QUESTION_WORDS) + r"|(?<!茶)[几幾](?![乎何率内內])"
 )
+
+
+@lru_cache(maxsize=1)
+def _jieba() -> Callable[[str], list[str]]:
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    jieba.initialize()
+    return jieba.lcut
+
+
+def words(text: str) -> list[str]:
+    """jieba's word segmentation (its dictionary loaded once, on first use, quietly)."""
+    return _jieba()(text)
 
 
 @lru_cache(maxsize=1)

@@ -9,13 +9,11 @@ never mentions it" (县长, 高中).
 
 from __future__ import annotations
 
-import logging
 import re
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from embeddings.tokens import lexical_tokens, normalize
+from embeddings.tokens import lexical_tokens, normalize, words
 
 _WH_AND_FRAME = frozenset(
     """什么 什麼 哪些 哪个 哪個 哪里 哪裡 哪儿 哪位 多少 几 幾 谁 誰 何时 何時
@@ -27,21 +25,6 @@ _WH_AND_FRAME = frozenset(
 )
 _WORDISH = re.compile(r"\w")
 _QUOTED = re.compile(r"[“「『\"]([^“”「」『』\"]{2,40})[”」』\"]")
-_jieba_lock = threading.Lock()
-_jieba_ready = False
-
-
-def _cut(text: str) -> list[str]:
-    global _jieba_ready
-    import jieba
-
-    if not _jieba_ready:
-        with _jieba_lock:
-            if not _jieba_ready:
-                jieba.setLogLevel(logging.WARNING)
-                jieba.initialize()
-                _jieba_ready = True
-    return jieba.lcut(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,10 +38,10 @@ class QuestionTerms:
     """The content words of a question, each weighted by how rare it is in the collection."""
 
     def __init__(self, question: str, idf: Callable[[str], float]) -> None:
-        words = [w for w in _cut(normalize(question)) if _WORDISH.search(w)]
-        content = [w for w in words if w not in _WH_AND_FRAME and len(w) >= 2]
+        found = [w for w in words(normalize(question)) if _WORDISH.search(w)]
+        content = [w for w in found if w not in _WH_AND_FRAME and len(w) >= 2]
         if not content:
-            content = [w for w in words if w not in _WH_AND_FRAME]
+            content = [w for w in found if w not in _WH_AND_FRAME]
         terms: dict[str, Term] = {}
         for word in content:
             grams = tuple(lexical_tokens(word)) or (word,)

@@ -22,11 +22,11 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from embeddings.tokens import words as jieba_words
 from service.core import AskResult, Speeches
 from service.errors import InvalidInput, NotFound, ServiceError
 
@@ -684,24 +684,6 @@ def _focus(state: _State, scope: list[str], *, strict: bool = False) -> list[str
 
 
 # -- helpers: understanding the turn ---------------------------------------------------------
-_jieba_lock = threading.Lock()
-_jieba_ready = False
-
-
-def _cut(text: str) -> list[str]:
-    """jieba's words, initialised once, quietly."""
-    global _jieba_ready
-    import jieba
-
-    if not _jieba_ready:
-        with _jieba_lock:
-            if not _jieba_ready:
-                jieba.setLogLevel(logging.WARNING)
-                jieba.initialize()
-                _jieba_ready = True
-    return jieba.lcut(text)
-
-
 _CN_NUM = "零〇一二两三四五六七八九十百"
 _NUM = rf"[{_CN_NUM}\d０-９]{{1,4}}"
 _CN_VALUE = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
@@ -910,7 +892,7 @@ def _topic(text: str) -> str:
         rest = pattern.sub(" ", rest)
     words: list[str] = []
     gap = True
-    for token in _cut(rest):
+    for token in jieba_words(rest):
         if token in _FILLER or not re.search(r"\w", token):
             gap = True
             continue
@@ -960,7 +942,7 @@ def _subjects(question: str) -> tuple[str, ...]:
     """
     found: list[str] = []
     subject = ""
-    for token in _cut(question):
+    for token in jieba_words(question):
         if not token.strip() or re.match(r"[^\w“”\"*]", token):
             break
         if token in _PREDICATE:
