@@ -1,15 +1,29 @@
-"""Extractive section summaries: budgets, offsets, trimming, topic sentences and redundancy."""
+"""Extractive section summaries: budgets, offsets, trimming, topic sentences, redundancy,
+scores and the register table."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import random
 import re
+import time
 
+import numpy as np
 import pytest
 
-from models.summarizer import Budget, Extract, Summarizer, SummaryError, default_max_sentences
+from models.register import REGISTER_CHARS, REGISTER_PAIRS, _expand, fit_register, table_source
+from models.summarizer import (
+    FEATURES,
+    Budget,
+    Extract,
+    Summarizer,
+    SummaryError,
+    Weights,
+    _analyse,
+    default_max_sentences,
+)
 from models.text import Sentence, split_clauses, split_sentences
 
 # A heading line, numbered points ("一要…。") and supporting sentences, as in a county plenary
@@ -410,3 +424,169 @@ def test_random_sections_keep_every_invariant() -> None:
         if budget.is_empty:
             assert len(extracts) <= default_max_sentences(sum(s.topic for s in sentences))
         assert bool(extracts) == (bool(sentences) and limit != 0)
+
+
+# --- units, scores and the budget ----------------------------------------------------------------
+
+
+def candidate_units(text: str, sentence: Sentence, min_tokens: int, min_trim: int) -> list[int]:
+    """Ends of the units a sentence offers: leading clauses (mark dropped) and the whole."""
+    ends = []
+    for _, clause_end in split_clauses(text, sentence.start, sentence.end)[:-1]:
+        end = clause_end - (text[clause_end - 1] in "，；：,;:、")
+        if len(TOKEN.findall(text, sentence.start, end)) >= min_trim:
+            ends.append(end)
+    if len(TOKEN.findall(text, sentence.start, sentence.end)) >= min_tokens:
+        ends.append(sentence.end)
+    return ends
+
+
+TOKEN = re.compile(r"[A-Za-z]+|\d+|[^\W\d_A-Za-z]")
+
+
+@pytest.mark.parametrize("max_chars", [30, 60, 90, 140, 200, 260])
+def test_the_character_budget_is_filled_as_far_as_units_allow(
+    section: tuple[str, list[Sentence]], max_chars: int
+) -> None:
+    # Without the redundancy check, the greedy choice stops only when no unit of a sentence not
+    # yet used fits what is left.
+    text, _ = section
+    flat = build(SECTION, topics=False)
+    summarizer = Summarizer(redundancy=1.0)
+    extracts = summarizer.summarize(text, flat, Budget(max_chars=max_chars))
+    check_invariants(text, flat, extracts)
+    left = max_chars - total_chars(extracts)
+    assert left >= 0
+    used = {e.start for e in extracts}
+    for s in flat:
+        if s.start in used or re.match(r"同志们|谢谢", text[s.start :]):
+            continue
+        for end in candidate_units(text, s, summarizer.min_tokens, summarizer.min_trim_tokens):
+            assert end - s.start > left, (text[s.start : end], left)
+
+
+def test_several_sentences_may_be_trimmed_and_each_keeps_whole_leading_clauses() -> None:
+    text = SECTION
+    sentences = build(text, topics=False)
+    most_trimmed = 0
+    for max_chars in range(20, 300, 5):
+        extracts = Summarizer().summarize(text, sentences, Budget(max_chars=max_chars))
+        check_invariants(text, sentences, extracts)
+        assert total_chars(extracts) <= max_chars
+        most_trimmed = max(most_trimmed, sum(e.trimmed for e in extracts))
+        for e in extracts:
+            own = next(s for s in sentences if s.start == e.start)
+            ends = {end for _, end in split_clauses(text, own.start, own.end)}
+            assert e.end + 1 in ends or e.end in ends
+            assert len(TOKEN.findall(text, e.start, e.end)) >= Summarizer().min_trim_tokens
+    assert most_trimmed >= 2
+
+
+def test_a_short_leading_clause_is_not_a_unit() -> None:
+    # "党的十八大以来" (7 tokens) is an adverbial, not a point: never kept on its own.
+    text = (
+        "党的十八大以来，全县坚持把项目建设作为经济工作的生命线，引进亿元以上项目三十个。\n"
+        "全县要坚持项目为王，抓招商、促落地、优服务。"
+    )
+    sentences = build(text, topics=False)
+    # From 9 characters on, "全县要坚持项目为王" (9 tokens) fits: no last-resort cut is needed.
+    for max_chars in range(9, 60):
+        chosen = texts(text, Summarizer().summarize(text, sentences, Budget(max_chars=max_chars)))
+        assert chosen and "党的十八大以来" not in chosen
+    with_short_units = Summarizer(min_trim_tokens=6)
+    assert "党的十八大以来" in texts(
+        text, with_short_units.summarize(text, sentences, Budget(max_chars=8))
+    )
+
+
+SPOKEN = (
+    "好，那我们开始吧。\n"
+    "那个我觉得其实就是说这个项目嘛，你知道吧，对吧，项目那个就是很重要的。\n"
+    "项目建设需要加强资金保障，完善技术支持，提升项目管理效率。\n"
+    "然后你们那边其实也是这样的，对吧？\n"
+    "项目管理还需要培养专业人才，建立长效机制。"
+)
+
+
+def test_spoken_fillers_lose_to_content_on_the_same_topic() -> None:
+    text = SPOKEN
+    sentences = build(text, topics=False)
+    analysis = _analyse(text, sentences, trim=False)
+    assert analysis.spokenness == 1.0
+    assert _analyse(SECTION, build(SECTION), trim=False).spokenness == 0.0
+    chosen = texts(text, Summarizer().summarize(text, sentences, Budget(max_sentences=2)))
+    assert chosen == [
+        "项目建设需要加强资金保障，完善技术支持，提升项目管理效率。",
+        "项目管理还需要培养专业人才，建立长效机制。",
+    ]
+    # Scored by centrality alone, the rambling sentence (it says 项目 three times) gets in.
+    plain = Summarizer(spoken=Weights(), written=Weights())
+    rambling = texts(text, plain.summarize(text, sentences, Budget(max_sentences=2)))
+    assert any(t.startswith("那个我觉得") for t in rambling)
+
+
+def test_weights_name_every_feature() -> None:
+    assert tuple(f.name for f in dataclasses.fields(Weights)) == FEATURES
+    assert Weights().as_array().tolist() == [1.0] + [0.0] * (len(FEATURES) - 1)
+    analysis = _analyse(SECTION, build(SECTION), trim=True)
+    assert analysis.features.shape == (len(analysis.sentence), len(FEATURES))
+    assert np.isfinite(analysis.features).all()
+
+
+def test_topic_sentences_are_taken_outermost_first() -> None:
+    text = (
+        "二、推动高质量发展\n"
+        "（一）抓好项目建设。\n"
+        "一是抓招商。招商是源头活水。\n"
+        "二是抓落地。落地才有实效。\n"
+        "（二）优化营商环境。\n"
+        "要深化放管服改革，让企业安心经营。"
+    )
+    ids = ["2", "2.1", "2.1.1", "2.1.2", "2.2", "2.2"]
+    sentences = []
+    pos = 0
+    for paragraph, line in enumerate(text.split("\n"), 1):
+        for k, (start, end) in enumerate(split_sentences(text, pos, pos + len(line))):
+            sentences.append(Sentence(start, end, paragraph, ids[paragraph - 1], k == 0))
+        pos += len(line) + 1
+    sentences[-1] = dataclasses.replace(sentences[-1], topic=False)  # a plain sentence
+    chosen = texts(text, Summarizer().summarize(text, sentences, Budget(max_sentences=3)))
+    # The headline and both points, not the first point's sub-points; in document order.
+    assert chosen == ["二、推动高质量发展", "（一）抓好项目建设。", "（二）优化营商环境。"]
+    chosen = texts(text, Summarizer().summarize(text, sentences, Budget(max_sentences=4)))
+    assert chosen == [
+        "二、推动高质量发展",
+        "（一）抓好项目建设。",
+        "一是抓招商。",
+        "（二）优化营商环境。",
+    ]
+
+
+def test_a_section_of_2500_characters_takes_well_under_20_ms() -> None:
+    text = "\n".join([SECTION, NEAR_DUPLICATE, HANDOVER, SPOKEN] * 4)[:2500]
+    sentences = build(text, topics=False)
+    summarizer = Summarizer()
+    summarizer.summarize(text, sentences, Budget(max_chars=150))  # warm up
+    t0 = time.perf_counter()
+    for _ in range(10):
+        summarizer.summarize(text, sentences, Budget(max_chars=150))
+    # 50 sections a second on one core is the goal; leave room for a slow CI machine.
+    assert (time.perf_counter() - t0) / 10 < 0.02
+
+
+# --- the register table -----------------------------------------------------------------------
+
+
+def test_register_weights() -> None:
+    assert REGISTER_CHARS["你"] < -3 and REGISTER_PAIRS["那个"] < -3 and REGISTER_PAIRS["对吧"] < -3
+    assert REGISTER_PAIRS["以及"] > 0 and REGISTER_CHARS["需"] > 0
+    assert all(len(c) == 1 for c in REGISTER_CHARS) and all(len(p) == 2 for p in REGISTER_PAIRS)
+    pairs = [("那个，你知道吧，我们要加强管理。", "加强管理。")] * 30
+    chars, bigrams = fit_register(pairs, min_count=20)
+    assert chars["你"] < 0 < chars["加"]
+    assert bigrams["那个"] < 0 < bigrams["管理"]
+    # The source the eval prints is the module's own format, and reads back the same.
+    namespace: dict[str, object] = {}
+    exec(table_source(chars, bigrams), namespace)
+    assert _expand(namespace["_CHARS"], pairs=False) == chars  # type: ignore[arg-type]
+    assert _expand(namespace["_PAIRS"], pairs=True) == bigrams  # type: ignore[arg-type]
