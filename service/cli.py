@@ -182,7 +182,7 @@ def cmd_summarize(args: argparse.Namespace) -> int:
     for s in sections:
         print(f"§{s.section_id} {s.title}")
         for u in s.sentences:
-            print(f"  ¶{u.paragraph} [{u.start}:{u.end}] {u.text}")
+            print(f"  ¶{u.paragraph} [{u.start}:{u.end}] {u.text}{'……' if u.trimmed else ''}")
         print()
     return 0
 
