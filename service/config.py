@@ -47,8 +47,9 @@ class Settings(BaseSettings):
     # Weight of the dense cosine added to the max-normalised BM25 score.
     dense_weight: float = Field(0.3, ge=0.0, le=10.0)
     candidate_pool: int = Field(100, ge=10, le=10_000)
-    # Below this share of the question's weighted terms found in the best passage, ask declines.
-    answer_min_coverage: float = Field(0.48, ge=0.0, le=1.0)
+    # ask declines below this probability (models/refusal.py) that the passages hold the answer;
+    # unset = the threshold trained with the model (at most 5% wrongly declined on its data).
+    refusal_threshold: float | None = Field(None, ge=0.0, le=1.0)
 
     # The FAISS file is rewritten at most this often during a burst of writes (and on close);
     # the store stays the source of truth, so a crash in between loses nothing.

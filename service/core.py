@@ -11,15 +11,17 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from embeddings.errors import EmbeddingError
 from embeddings.registry import get_encoder
 from models.answerer import Answerer, Candidate
+from models.coverage import QuestionTerms
 from models.errors import ModelError
 from models.reader import load_reader
+from models.refusal import RefusalModel, evidence, load_refusal_model
 from models.summarizer import Budget, Summarizer
 from service.config import Settings
 from service.errors import InvalidInput, NotFound, PayloadTooLarge, ServiceError, Unavailable
@@ -177,6 +179,7 @@ class Speeches:
         self._store: Store | None = None
         self._retriever: Retriever | None = None
         self._answerer: Answerer | None = None
+        self._refusal: RefusalModel | None = None
         self.startup: ReconcileReport | None = None
 
     # -- life cycle -------------------------------------------------------------------------
@@ -207,7 +210,11 @@ class Speeches:
         except ModelError as exc:
             self._store.close()
             raise Unavailable(str(exc)) from exc
-        self._answerer = Answerer(min_coverage=self.settings.answer_min_coverage, reader=reader)
+        # Refusal is the refusal model's call (see ask), not a coverage cut inside the answerer.
+        self._answerer = Answerer(min_coverage=0.0, reader=reader)
+        self._refusal = load_refusal_model()
+        if self.settings.refusal_threshold is not None:
+            self._refusal = replace(self._refusal, threshold=self.settings.refusal_threshold)
         return self
 
     def close(self) -> None:
@@ -431,16 +438,25 @@ class Speeches:
                 Candidate(text=h.text, offset=h.start, score=h.score, key=i)
                 for i, h in enumerate(hits)
             ]
-            found = self._answerer.answer(question, candidates, idf=self.retriever.bm25.idf)
-        if found is None or not found.answerable:
-            confidence = found.confidence if found is not None else 0.0
+            bm25 = self.retriever.bm25
+            found = self._answerer.answer(question, candidates, idf=bm25.idf)
+            terms = QuestionTerms(question, bm25.idf)
+            features = evidence(
+                question,
+                terms,
+                [c.text for c in candidates[:5]],
+                [c.score for c in candidates[:5]],
+            )
+        assert self._refusal is not None
+        confidence = self._refusal.probability(features)
+        if found is None or confidence < self._refusal.threshold:
             return AskResult("", False, round(confidence, 4), [])
         holder = hits[found.key]
         citations = [holder] + [h for i, h in enumerate(hits[:top_k]) if i != found.key]
         return AskResult(
             answer=found.text,
             answerable=True,
-            confidence=round(found.confidence, 4),
+            confidence=round(confidence, 4),
             citations=citations[:top_k],
             located=Located(holder.doc_id, found.text, holder.paragraph, found.start, found.end),
             sentence=Located(

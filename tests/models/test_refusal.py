@@ -8,7 +8,7 @@ from models.refusal import FEATURES, RefusalModel, aligned_share, fit, load_refu
 
 
 def _features(cov: float, aligned: float = 0.3) -> list[float]:
-    return [cov, cov, cov, aligned, 0.0, 1.6, 0.3]
+    return [cov, cov, cov, aligned, 1.6, 0.3]
 
 
 def test_shipped_model_loads_and_prefers_covered_questions() -> None:
