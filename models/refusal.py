@@ -84,6 +84,10 @@ class RefusalModel:
     weights: tuple[float, ...]
     bias: float
     threshold: float
+    # A floor under the model: whatever the other evidence, no answer when the best passage holds
+    # less than this share of the question's weighted words (a tea-garden question must not be
+    # answered from the one irrigation passage a filter leaves, however clearly it leads).
+    min_coverage: float = 0.0
 
     def probability(self, features: Sequence[float]) -> float:
         z = self.bias + sum(
@@ -95,7 +99,7 @@ class RefusalModel:
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
     def answerable(self, features: Sequence[float]) -> bool:
-        return self.probability(features) >= self.threshold
+        return features[1] >= self.min_coverage and self.probability(features) >= self.threshold
 
     def to_json(self, **extra: object) -> str:
         body = {
@@ -105,6 +109,7 @@ class RefusalModel:
             "weights": self.weights,
             "bias": self.bias,
             "threshold": self.threshold,
+            "min_coverage": self.min_coverage,
             **extra,
         }
         return json.dumps(body, ensure_ascii=False, indent=2)
@@ -119,6 +124,7 @@ def load_refusal_model(path: Path = DEFAULT_MODEL) -> RefusalModel:
         weights=tuple(body["weights"]),
         bias=float(body["bias"]),
         threshold=float(body["threshold"]),
+        min_coverage=float(body.get("min_coverage", 0.0)),
     )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from models.coverage import QuestionTerms
@@ -24,6 +25,8 @@ from service.evals.qa import QA_DIR
 
 TRAIN_SETS = ("cmrc2018_trial", "drcd_test")
 TUNE_SET = "cmrc2018_trial"
+# The coverage floor (models/refusal.py): below it no probability makes a passage an answer.
+MIN_COVERAGE = 0.45
 
 
 def _rows(dataset: str, qa_dir: Path) -> list[tuple[list[float], int]]:
@@ -63,19 +66,17 @@ def main() -> int:
     model = fit([row for rows in per_set.values() for row in rows])
 
     def rates(threshold: float, rows: list[tuple[list[float], int]]) -> tuple[float, float]:
-        pos = [model.probability(f) for f, y in rows if y == 1]
-        neg = [model.probability(f) for f, y in rows if y == 0]
-        return (
-            sum(p < threshold for p in pos) / len(pos),
-            sum(p < threshold for p in neg) / len(neg),
-        )
+        judge = replace(model, threshold=threshold, min_coverage=MIN_COVERAGE)
+        pos = [judge.answerable(f) for f, y in rows if y == 1]
+        neg = [judge.answerable(f) for f, y in rows if y == 0]
+        return (pos.count(False) / len(pos), neg.count(False) / len(neg))
 
     threshold = 0.05
     for step in range(5, 96):
         t = step / 100
         if rates(t, per_set[TUNE_SET])[0] <= args.max_wrongly_declined:
             threshold = t
-    model = type(model)(model.mean, model.scale, model.weights, model.bias, threshold)
+    model = replace(model, threshold=threshold, min_coverage=MIN_COVERAGE)
     figures = {
         name: dict(
             zip(

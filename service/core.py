@@ -449,7 +449,7 @@ class Speeches:
             )
         assert self._refusal is not None
         confidence = self._refusal.probability(features)
-        if found is None or confidence < self._refusal.threshold:
+        if found is None or not self._refusal.answerable(features):
             return AskResult("", False, round(confidence, 4), [])
         holder = hits[found.key]
         citations = [holder] + [h for i, h in enumerate(hits[:top_k]) if i != found.key]

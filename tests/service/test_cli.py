@@ -113,10 +113,12 @@ def test_serve_defaults_answer_over_http(
     server: tuple[str, subprocess.Popen[str]], tmp_path: Path
 ) -> None:
     url, proc = server
-    info = httpx.get(f"{url}/v1/info").json()
+    info = httpx.get(f"{url}/v1/info", timeout=60).json()
     assert info["documents"] == 2
     assert (tmp_path / "data" / "speechqa.sqlite3").exists()
-    body = httpx.post(f"{url}/v1/ask", json={"question": "县委的总体思路叫什么？"}).json()
+    body = httpx.post(
+        f"{url}/v1/ask", json={"question": "县委的总体思路叫什么？"}, timeout=60
+    ).json()
     assert body["answerable"] and "1515" in body["answer"]
     proc.terminate()
     out, _ = proc.communicate(timeout=30)
