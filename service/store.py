@@ -264,17 +264,7 @@ class Store:
         return {r[0] for r in self._conn().execute("SELECT id FROM documents")}
 
     def existing_ids(self, doc_ids: Iterable[str]) -> set[str]:
-        ids = list(dict.fromkeys(doc_ids))
-        found: set[str] = set()
-        for chunk in _chunks(ids, 500):
-            marks = ",".join("?" * len(chunk))
-            found.update(
-                r[0]
-                for r in self._conn().execute(
-                    f"SELECT id FROM documents WHERE id IN ({marks})", chunk
-                )
-            )
-        return found
+        return {r[0] for r in self._rows_in("SELECT id FROM documents WHERE id", doc_ids)}
 
     def count_documents(self) -> int:
         return self._conn().execute("SELECT count(*) FROM documents").fetchone()[0]
@@ -359,16 +349,13 @@ class Store:
     def passage_ids(self, doc_ids: Iterable[str] | None = None) -> list[int]:
         if doc_ids is None:
             return [r[0] for r in self._conn().execute("SELECT id FROM passages ORDER BY id")]
-        out: list[int] = []
-        for chunk in _chunks(list(doc_ids), 500):
+        return [r[0] for r in self._rows_in("SELECT id FROM passages WHERE doc_id", doc_ids)]
+
+    def _rows_in(self, select_where: str, values: Iterable[Any]) -> Iterator[tuple[Any, ...]]:
+        """Rows of ``{select_where} IN (values)``, asked in chunks under SQLite's bound limit."""
+        for chunk in _chunks(list(dict.fromkeys(values)), 500):
             marks = ",".join("?" * len(chunk))
-            out.extend(
-                r[0]
-                for r in self._conn().execute(
-                    f"SELECT id FROM passages WHERE doc_id IN ({marks})", chunk
-                )
-            )
-        return out
+            yield from self._conn().execute(f"{select_where} IN ({marks})", chunk)
 
     def get_passages(self, ids: Sequence[int]) -> dict[int, StoredPassage]:
         out: dict[int, StoredPassage] = {}
