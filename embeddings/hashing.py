@@ -82,9 +82,21 @@ class HashingEncoder:
             out[start : start + len(chunk)] = self._encode_chunk(chunk)
         return out
 
-    def _encode_chunk(self, texts: Sequence[str]) -> np.ndarray:
+    def encode_normalized(self, normalized: Sequence[str]) -> np.ndarray:
+        """``encode`` of texts already passed through ``tokens.normalize``: for a caller that
+        needs the normalised text anyway (BM25 tokens) and so normalises each text once."""
+        out = np.zeros((len(normalized), self._dim), dtype=np.float32)
+        for start in range(0, len(normalized), _CHUNK):
+            chunk = normalized[start : start + _CHUNK]
+            out[start : start + len(chunk)] = self._encode_chunk(chunk, normalized=True)
+        return out
+
+    def _encode_chunk(self, texts: Sequence[str], normalized: bool = False) -> np.ndarray:
         n, dim = len(texts), self._dim
-        cleaned = [_SEPARATORS.sub(" ", normalize(t)) for t in texts]
+        if normalized:
+            cleaned = [_SEPARATORS.sub(" ", t) for t in texts]
+        else:
+            cleaned = [_SEPARATORS.sub(" ", normalize(t)) for t in texts]
         # One string for the whole chunk, texts joined by a space (itself a separator), so that
         # every step below is a single numpy pass.
         joined = " ".join(cleaned)

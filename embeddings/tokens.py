@@ -106,7 +106,8 @@ def normalize(text: str) -> str:
     return _to_simplified()(unicodedata.normalize("NFKC", text).lower())
 
 
-def _tokens_of_normalized(text: str) -> list[str]:
+def tokens_of_normalized(text: str) -> list[str]:
+    """Lexical tokens of text already passed through `normalize` (so callers normalise once)."""
     tokens: list[str] = []
     for match in _TOKEN.finditer(text):
         run = match.group("cjk")
@@ -126,7 +127,7 @@ def lexical_tokens(text: str) -> list[str]:
     >>> lexical_tokens("2023年GDP增长")
     ['2023', '年', 'gdp', '增长']
     """
-    return _tokens_of_normalized(normalize(text))
+    return tokens_of_normalized(normalize(text))
 
 
 def query_tokens(question: str) -> list[str]:
@@ -135,4 +136,4 @@ def query_tokens(question: str) -> list[str]:
     A question word is cut out as a gap, so no bigram joins the characters on either side of it:
     those two characters are rarely adjacent in the answer's passage.
     """
-    return _tokens_of_normalized(_QUESTION.sub(" ", normalize(question)))
+    return tokens_of_normalized(_QUESTION.sub(" ", normalize(question)))

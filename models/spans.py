@@ -289,8 +289,70 @@ def _head_noun(question: Question, sentence: str, end: int) -> int:
     return end
 
 
+# Paired marks only: an ASCII " cannot tell an opening from a closing quote.
+_PAIRED = re.compile(r"“[^“”]{1,40}”|《[^《》]{1,40}》|「[^「」]{1,40}」|『[^『』]{1,40}』")
+# A span that starts or ends at the inner edge of a quoted name this short is a cut-off name.
+_SHORT_NAME = 12
+
+
+def starts_quoted(text: str) -> bool:
+    """Whether ``text`` opens with a whole quoted name or book title (“433”工程, 《决定》)."""
+    return _PAIRED.match(text) is not None
+
+
+def mend(question: Question, sentence: str, start: int, end: int) -> tuple[int, int]:
+    """Widen a span chosen elsewhere (the span ranker) so that it keeps quoted names whole.
+
+    A span that cuts a “…”/《》 pair is widened to the pair; one inside a short pair that starts
+    or ends at its inner edge (三个区分 of “三个区分开来”) is taken as the whole name. A quote
+    inside a longer quotation is left alone. For a name or number question, the noun that the
+    question names it by follows the closing mark (“593”工程).
+    """
+    for m in _PAIRED.finditer(sentence):
+        q_start, q_end = m.span()
+        if not (q_start < end and start < q_end) or (start <= q_start and q_end <= end):
+            continue
+        if q_start < start and end < q_end:
+            inner_edge = start == q_start + 1 or end == q_end - 1
+            if inner_edge and q_end - q_start - 2 <= _SHORT_NAME:
+                start, end = q_start, q_end
+            continue
+        start, end = min(start, q_start), max(end, q_end)
+    if question.kind in ("name", "number") and end > 0 and sentence[end - 1] in "”》」』":
+        for k in range(4, 1, -1):
+            tail = sentence[end : end + k]
+            if len(tail) == k and tail in question.left and all(c.isalnum() for c in tail):
+                return start, end + k
+    return start, end
+
+
+def _join_dates(sentence: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """2009年 9月 27日 are one date, and so is a range of dates (…27日至10月9日)."""
+    out: list[tuple[int, int]] = []
+    for a, b in spans:
+        if out:
+            gap = sentence[out[-1][1] : a]
+            if gap == "" or (
+                gap in ("至", "到", "-", "－", "—", "~", "～") and out[-1][1] - out[-1][0] > 1
+            ):
+                out[-1] = (out[-1][0], b)
+                continue
+        out.append((a, b))
+    return out
+
+
+_DATE_UNITS = re.compile(r"[年月日号號]|世纪|世紀|年代")
+
+
 def _by_numbers(question: Question, sentence: str) -> tuple[int, int] | None:
-    return _nearest(question, sentence, _numbers(sentence))
+    """The number nearest to the question's words that the question does not say itself
+    (for a date question, one with a date unit when there is one)."""
+    spans = [(a, b) for a, b in _numbers(sentence) if sentence[a:b] not in question.text]
+    if question.kind == "date":
+        spans = _join_dates(sentence, spans)
+        dated = [(a, b) for a, b in spans if _DATE_UNITS.search(sentence, a, b)]
+        spans = dated or spans
+    return _nearest(question, sentence, spans)
 
 
 def _by_quotes(question: Question, sentence: str) -> tuple[int, int] | None:
@@ -305,7 +367,12 @@ def _by_place_noun(question: Question, sentence: str) -> tuple[int, int] | None:
     noun = question.right[:1]
     if not noun or noun not in _PLACE_NOUNS:
         return None
-    names = [m.span() for m in re.finditer(rf"[^\s，,。；;：:、“”（）()]{{1,6}}{noun}", sentence)]
+    names = [
+        m.span()
+        for m in re.finditer(
+            rf"[^\s，,。；;：:、“”（）()在的于於是和与與及为為到从從]{{1,5}}{noun}", sentence
+        )
+    ]
     return _nearest(question, sentence, names)
 
 

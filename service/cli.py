@@ -60,18 +60,47 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from service.api.app import create_app
+    from service.api.logs import configure_logging
+    from service.api.security import ExposureError, check_exposure
 
     seed_dir = None if args.no_seeds else (args.seed_dir or default_seed_dir())
     settings = _settings(args, host=args.host, port=args.port)
     settings = settings.model_copy(update={"seed_dir": seed_dir})
+    configure_logging(settings.log_format, args.log_level)
+    try:
+        check_exposure(settings)
+    except ExposureError as exc:
+        print(f"speechqa: {exc}", file=sys.stderr)
+        return 2
+    keys = (
+        "API keys required" if settings.api_keys or settings.read_only_api_keys else "NO API keys"
+    )
     print(
-        f"speechqa: serving on http://{settings.host}:{settings.port} "
-        f"(data dir {settings.data_dir.resolve()}, seeds {seed_dir or 'none'})",
+        f"speechqa: serving on http://{settings.host}:{settings.port} ({keys}; "
+        f"data dir {settings.data_dir.resolve()}, seeds {seed_dir or 'none'})",
         flush=True,
     )
+    # Logging is configured above (text or JSON lines); the access line is our own.
     uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_level=args.log_level
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=args.log_level,
+        log_config=None,
+        access_log=False,
     )
+    return 0
+
+
+def cmd_hash_key(args: argparse.Namespace) -> int:
+    """Print the ``sha256:<hex>`` form of a key read from stdin, for SPEECHQA_API_KEYS."""
+    from service.api.security import hash_key
+
+    key = sys.stdin.readline().strip()
+    if not key:
+        print("speechqa: give the key on stdin", file=sys.stderr)
+        return 2
+    print(hash_key(key))
     return 0
 
 
@@ -286,6 +315,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="info")
     serve.set_defaults(func=cmd_serve)
 
+    hk = sub.add_parser(
+        "hash-key", help="print sha256:<hex> of an API key read from stdin, for SPEECHQA_API_KEYS"
+    )
+    hk.set_defaults(func=cmd_hash_key)
+
     progress = argparse.ArgumentParser(add_help=False)
     progress.add_argument(
         "--no-progress", action="store_true", help="no progress bar (for scripts and logs)"
@@ -352,11 +386,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     # A malformed PDF is reported per file; pypdf's own warnings about it are noise here.
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     from service.errors import ServiceError
+    from service.store import DataDirError
 
     try:
         return int(args.func(args))
     except ServiceError as exc:
         print(f"speechqa: {exc.message}", file=sys.stderr)
+        return 2
+    except DataDirError as exc:
+        print(f"speechqa: {exc}", file=sys.stderr)
         return 2
 
 

@@ -30,7 +30,7 @@ from service.formats import FORMATS, read_document
 from service.outline import Outline, Section, parse_outline, section_to_dict
 from service.retrieval import ReconcileReport, Retriever
 from service.rwlock import RWLock
-from service.store import NewPassage, Store, StoredDocument, StoredPassage
+from service.store import NewPassage, Store, StoredDocument, StoredPassage, check_data_dir
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +186,7 @@ class Speeches:
     def open(self) -> Speeches:
         data_dir = self.settings.data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
+        check_data_dir(data_dir)  # refuses a newer layout before anything is opened
         self._store = Store(data_dir / "speechqa.sqlite3")
         try:
             encoder = get_encoder(
@@ -199,6 +200,8 @@ class Speeches:
                 dense_weight=self.settings.dense_weight,
                 pool=self.settings.candidate_pool,
                 flush_seconds=self.settings.index_flush_seconds,
+                exact_max=self.settings.vector_exact_max,
+                k_factor=self.settings.vector_k_factor,
             )
             self._reparse_outdated()
             self.startup = self._retriever.load(self._store)
@@ -211,7 +214,7 @@ class Speeches:
             self._store.close()
             raise Unavailable(str(exc)) from exc
         # Refusal is the refusal model's call (see ask), not a coverage cut inside the answerer.
-        self._answerer = Answerer(min_coverage=0.0, reader=reader)
+        self._answerer = Answerer(min_coverage=0.0, reader=reader, spans=self.settings.span_mode)
         self._refusal = load_refusal_model()
         if self.settings.refusal_threshold is not None:
             self._refusal = replace(self._refusal, threshold=self.settings.refusal_threshold)
@@ -248,8 +251,8 @@ class Speeches:
         return min(self.settings.passage_max_chars, self.retriever.encoder.max_chars)
 
     def _reparse_outdated(self) -> None:
-        for row in self.store.list_documents():
-            doc = self.store.get_document(row.id)
+        for doc_id in self.store.outdated_document_ids(OUTLINE_VERSION):
+            doc = self.store.get_document(doc_id)
             if doc is not None and doc.outline_version != OUTLINE_VERSION:
                 log.info("re-parsing %s (outline version %s)", doc.id, doc.outline_version)
                 self._write_document(doc.id, doc.title, doc.text, doc.metadata, index=False)

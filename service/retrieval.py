@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +18,10 @@ import numpy as np
 from embeddings.base import Encoder
 from embeddings.bm25 import BM25Index
 from embeddings.errors import IndexFormatError
-from embeddings.tokens import lexical_tokens, query_tokens
-from embeddings.vector_index import VectorIndex
-from service.store import Store
+from embeddings.hashing import HashingEncoder
+from embeddings.tokens import lexical_tokens, normalize, query_tokens, tokens_of_normalized
+from embeddings.vector_index import DEFAULT_EXACT_MAX, VectorIndex
+from service.store import Store, StoredPassage
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +36,14 @@ def passage_tokens(text: str, *headings: str) -> list[str]:
     """
     tokens = lexical_tokens(text)
     for heading in headings:
-        tokens.extend(lexical_tokens(heading))
+        tokens.extend(_heading_tokens(heading))
     return tokens
+
+
+@lru_cache(maxsize=4096)
+def _heading_tokens(heading: str) -> tuple[str, ...]:
+    # Every passage of a section repeats its titles: tokenise them once.
+    return tuple(lexical_tokens(heading))
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,69 +71,166 @@ class Retriever:
         dense_weight: float,
         pool: int,
         flush_seconds: float = 0.0,
+        exact_max: int = DEFAULT_EXACT_MAX,
+        k_factor: int | None = None,
     ) -> None:
         self.encoder = encoder
         self.index_path = index_path
+        # The BM25 index is saved beside the vectors, so start-up never re-tokenises.
+        self.lexical_path = index_path.with_suffix(".bm25")
         self.dense_weight = dense_weight
         self.pool = pool
         self.flush_seconds = flush_seconds
+        self.exact_max = exact_max
+        self.k_factor = k_factor
         self._dirty = False
         self._saved_at = time.monotonic()
-        self.vectors = VectorIndex(encoder.dim)
+        self._store: Store | None = None
+        # BM25 tokens computed by ``embed`` (outside the write lock), by text, until ``add``.
+        self._tokenized: dict[str, list[str]] = {}
+        self.vectors = self._new_vectors()
         self.bm25 = BM25Index()
+
+    def _new_vectors(self) -> VectorIndex:
+        return VectorIndex(self.encoder.dim, exact_max=self.exact_max, k_factor=self.k_factor)
 
     @property
     def embedder_id(self) -> str:
         return f"{self.encoder.kind}:{self.encoder.name}:{self.encoder.dim}"
 
     # -- start-up ---------------------------------------------------------------------------
-    def load(self, store: Store, batch: int = 256) -> ReconcileReport:
-        """Load the saved vectors and bring both indexes in line with the store.
+    def load(self, store: Store, batch: int = 2000) -> ReconcileReport:
+        """Load the saved vectors and BM25 index and bring both in line with the store.
 
-        Vectors of passages the store no longer has are dropped; passages without a vector
-        (a crash after the commit, before the index was saved) are embedded now. A different
-        encoder than the one that built the index means every passage is embedded again.
+        Entries of passages the store no longer has are dropped; passages missing from an index
+        (a crash after the commit, before the index was saved) are embedded or tokenised now,
+        and so are the passages of documents retitled since the BM25 save. A different encoder
+        than the one that built the vectors means every passage is embedded again. Only what
+        is missing is read from the store, so a start-up over saved indexes reads ids only.
         """
+        self._store = store
         rebuilt = store.get_meta(_EMBEDDER_KEY) not in (None, self.embedder_id)
         loaded = 0
         if self.index_path.exists() and not rebuilt:
             try:
-                self.vectors = VectorIndex.load(self.index_path, self.encoder.dim)
+                self.vectors = VectorIndex.load(
+                    self.index_path,
+                    self.encoder.dim,
+                    exact_max=self.exact_max,
+                    k_factor=self.k_factor,
+                )
                 loaded = len(self.vectors)
             except IndexFormatError as exc:
                 log.warning("vector index unreadable (%s); rebuilding it from the store", exc)
                 rebuilt = True
         if rebuilt:
             log.warning("encoder changed to %s: embedding every passage again", self.embedder_id)
-            self.vectors = VectorIndex(self.encoder.dim)
+            self.vectors = self._new_vectors()
 
         stored = np.asarray(store.passage_ids(), dtype=np.int64)
-        indexed = self.vectors.ids()
-        orphans = np.setdiff1d(indexed, stored, assume_unique=True)
+        orphans = np.setdiff1d(self.vectors.ids(), stored, assume_unique=True)
         if len(orphans):
             self.vectors.remove(orphans)
-        missing = set(np.setdiff1d(stored, indexed, assume_unique=True).tolist())
+        missing_vectors = stored[~self.vectors.contains(stored)]
 
-        self.bm25 = BM25Index()
+        missing_lexical, lexical_changed = self._load_lexical(store, stored)
+        todo = np.union1d(missing_vectors, missing_lexical)
+        embed = set(missing_vectors.tolist())
+        relex = set(missing_lexical.tolist())
         embedded = 0
-        for rows in store.iter_passages(batch):
-            for p in rows:
-                self.bm25.add(p.id, passage_tokens(p.text, p.doc_title, p.section_title))
-            todo = [p for p in rows if p.id in missing]
-            if todo:
-                ids = np.asarray([p.id for p in todo], dtype=np.int64)
-                self.vectors.add(ids, self.encoder.encode([p.text for p in todo]))
-                embedded += len(todo)
-        if len(orphans) or embedded or rebuilt:
+        for rows in self._passages(store, todo, stored.size, batch):
+            vec = [p for p in rows if p.id in embed]
+            if vec:
+                ids = np.asarray([p.id for p in vec], dtype=np.int64)
+                # embed() also tokenises, once per text, for the BM25 adds below.
+                self.vectors.add(ids, self.embed([p.text for p in vec]))
+                embedded += len(vec)
+            lex = [p for p in rows if p.id in relex]
+            if lex:
+                self.bm25.add_many(
+                    [p.id for p in lex],
+                    [
+                        self._text_tokens(p.text)
+                        + list(_heading_tokens(p.doc_title))
+                        + list(_heading_tokens(p.section_title))
+                        for p in lex
+                    ],
+                )
+        self._tokenized.clear()
+        if relex:
+            # Bulk additions sit in the BM25 tail; one merge makes them a base that later
+            # start-ups load as a few array views.
+            self.bm25.compact()
+        if len(orphans) or embedded or rebuilt or lexical_changed:
             self.save()
         store.set_meta(_EMBEDDER_KEY, self.embedder_id)
         return ReconcileReport(loaded, len(orphans), embedded, rebuilt)
 
+    def _load_lexical(self, store: Store, stored: np.ndarray) -> tuple[np.ndarray, bool]:
+        """Load the saved BM25 index and repair it; returns the ids still to tokenise and
+        whether it changed."""
+        try:
+            self.bm25, extra = BM25Index.load(self.lexical_path)
+        except FileNotFoundError:
+            self.bm25 = BM25Index()
+            return stored, stored.size > 0
+        except IndexFormatError as exc:
+            log.warning("BM25 index unreadable (%s); rebuilding it from the store", exc)
+            self.bm25 = BM25Index()
+            return stored, True
+        changed = False
+        for pid in np.setdiff1d(self.bm25.pids(), stored).tolist():
+            self.bm25.remove(pid)
+            changed = True
+        # A retitle keeps passage ids but changes their tokens: compare the titles saved with
+        # the index against the store's.
+        saved_titles = extra.get("titles", {})
+        stale = [d for d, t in _titles(store).items() if saved_titles.get(d) != t]
+        for pid in store.passage_ids(stale) if stale else []:
+            changed |= self.bm25.remove(pid)
+        present = self.bm25.pids()
+        missing = np.setdiff1d(stored, present)
+        return missing, changed or missing.size > 0
+
+    @staticmethod
+    def _passages(
+        store: Store, ids: np.ndarray, total: int, batch: int
+    ) -> Iterator[list[StoredPassage]]:
+        if ids.size == 0:
+            return
+        if ids.size * 4 >= total:
+            # Most of the store: one ordered scan beats lookups by id.
+            wanted = set(ids.tolist())
+            for rows in store.iter_passages(batch):
+                yield [p for p in rows if p.id in wanted]
+            return
+        for start in range(0, ids.size, batch):
+            chunk = ids[start : start + batch].tolist()
+            found = store.get_passages(chunk)
+            yield [found[i] for i in chunk if i in found]
+
     # -- mutation (caller holds the write lock) ---------------------------------------------
     def embed(self, texts: list[str]) -> np.ndarray:
+        """Vectors of ``texts``; also tokenises them for BM25, so that ``add`` (under the
+        write lock) finds their tokens ready. Called outside the lock."""
         if not texts:
             return np.zeros((0, self.encoder.dim), dtype=np.float32)
-        return self.encoder.encode(texts)
+        if isinstance(self.encoder, HashingEncoder):
+            # One normalisation per text serves both the hashing and the BM25 tokens.
+            normalized = [normalize(t) for t in texts]
+            vectors = self.encoder.encode_normalized(normalized)
+            tokens = [tokens_of_normalized(t) for t in normalized]
+        else:
+            vectors = self.encoder.encode(texts)
+            tokens = [lexical_tokens(t) for t in texts]
+        if len(self._tokenized) > 100_000:  # embedded but never added (a failed write)
+            self._tokenized.clear()
+        self._tokenized.update(zip(texts, tokens, strict=True))
+        return vectors
+
+    def _text_tokens(self, text: str) -> list[str]:
+        tokens = self._tokenized.pop(text, None)
+        return lexical_tokens(text) if tokens is None else tokens
 
     def add(
         self, ids: list[int], texts: list[str], vectors: np.ndarray, headings: list[str]
@@ -133,14 +239,22 @@ class Retriever:
         if not ids:
             return
         self.vectors.add(np.asarray(ids, dtype=np.int64), vectors)
-        for pid, text, heading in zip(ids, texts, headings, strict=True):
-            self.bm25.add(pid, passage_tokens(text, heading))
+        self.bm25.add_many(
+            ids,
+            [
+                self._text_tokens(t) + list(_heading_tokens(h))
+                for t, h in zip(texts, headings, strict=True)
+            ],
+        )
 
     def retitle(self, ids: list[int], texts: list[str], headings: list[str]) -> None:
         """A document's title changed: its passages' lexical entries change with it."""
-        for pid, text, heading in zip(ids, texts, headings, strict=True):
+        for pid in ids:
             self.bm25.remove(pid)
-            self.bm25.add(pid, passage_tokens(text, heading))
+        self.bm25.add_many(
+            ids, [passage_tokens(t, h) for t, h in zip(texts, headings, strict=True)]
+        )
+        self._dirty = True
 
     def remove(self, ids: list[int]) -> None:
         if not ids:
@@ -151,15 +265,17 @@ class Retriever:
 
     def save(self) -> None:
         self.vectors.save(self.index_path)
+        titles = _titles(self._store) if self._store is not None else {}
+        self.bm25.save(self.lexical_path, extra={"titles": titles})
         self._dirty = False
         self._saved_at = time.monotonic()
 
     def changed(self) -> None:
-        """Note a mutation; write the index if the last write is older than ``flush_seconds``.
+        """Note a mutation; write the indexes if the last write is older than ``flush_seconds``.
 
-        Deferring is safe: the store is the source of truth and ``load`` embeds whatever the
-        saved index lacks, so a crash costs re-embedding a few passages, never data. It keeps a
-        bulk ingestion from rewriting the whole index file once per document.
+        Deferring is safe: the store is the source of truth and ``load`` embeds and tokenises
+        whatever the saved indexes lack, so a crash costs re-indexing a few passages, never
+        data. It keeps a bulk ingestion from rewriting the whole index files once per document.
         """
         self._dirty = True
         if time.monotonic() - self._saved_at >= self.flush_seconds:
@@ -192,14 +308,18 @@ class Retriever:
         if missing and self.dense_weight > 0 and len(self.vectors):
             # Lexical candidates outside the dense pool still get their exact cosine.
             cos.update(self.vectors.similarity(qvec[0], np.asarray(missing, dtype=np.int64)))
-        scored = [
-            Scored(
-                pid,
-                lex.get(pid, 0.0) + self.dense_weight * cos.get(pid, 0.0),
-                lex.get(pid, 0.0),
-                cos.get(pid, 0.0),
-            )
-            for pid in lex.keys() | cos.keys()
+        w = self.dense_weight
+        ranked = sorted(
+            ((lex.get(pid, 0.0) + w * cos.get(pid, 0.0), pid) for pid in lex.keys() | cos.keys()),
+            key=lambda x: (-x[0], x[1]),
+        )
+        # Only the k returned get an object.
+        return [
+            Scored(pid, score, lex.get(pid, 0.0), cos.get(pid, 0.0)) for score, pid in ranked[:k]
         ]
-        scored.sort(key=lambda s: (-s.score, s.passage_id))
-        return scored[:k]
+
+
+def _titles(store: Store) -> dict[str, str]:
+    """Every document's title by id (what the BM25 entries of its passages were built from)."""
+    rows = store.connection().execute("SELECT id, title FROM documents")
+    return {doc_id: title for doc_id, title in rows}

@@ -7,6 +7,7 @@ start-up, so a crash between the SQLite commit and the index write loses nothing
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -18,6 +19,64 @@ from typing import Any
 
 # 2: batch jobs (``jobs``, ``job_items``); an older file is upgraded by creating them.
 SCHEMA_VERSION = 2
+
+# The data directory's layout (which files, what they hold), in its ``VERSION`` file. A directory
+# without one predates the file (layout 0, the same files). Bump with a migration below.
+DATA_DIR_VERSION = 1
+VERSION_FILE = "VERSION"
+
+
+class DataDirError(RuntimeError):
+    """The data directory (or its SQLite file) is of a newer speechqa, or unreadable."""
+
+
+def _migrate_0_to_1(data_dir: Path) -> None:
+    """Layout 1 only adds the VERSION file."""
+
+
+# MIGRATIONS[n] turns layout n into n + 1, in place; each must be safe to run again if a crash
+# interrupts it (the VERSION file is rewritten only after it returns).
+MIGRATIONS: dict[int, Any] = {0: _migrate_0_to_1}
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def check_data_dir(data_dir: Path) -> int:
+    """Refuse a newer layout, migrate an older one; returns the layout found before migrating.
+
+    A new directory (nothing stored yet) is stamped with the current layout.
+    """
+    path = data_dir / VERSION_FILE
+    if path.exists():
+        raw = path.read_text(encoding="utf-8").strip()
+        if not raw.isdigit():
+            raise DataDirError(f"{path} should hold a layout number, not {raw[:40]!r}")
+        found = int(raw)
+    else:
+        found = 0 if (data_dir / "speechqa.sqlite3").exists() else DATA_DIR_VERSION
+    if found > DATA_DIR_VERSION:
+        raise DataDirError(
+            f"{data_dir} has data layout {found}, newer than this speechqa understands "
+            f"({DATA_DIR_VERSION}); upgrade speechqa (nothing was changed)"
+        )
+    for version in range(found, DATA_DIR_VERSION):
+        MIGRATIONS[version](data_dir)
+    if found != DATA_DIR_VERSION or not path.exists():
+        _write_atomically(path, f"{DATA_DIR_VERSION}\n")
+    return found
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -157,7 +216,7 @@ class Store:
                     (str(SCHEMA_VERSION),),
                 )
             elif int(row[0]) > SCHEMA_VERSION:
-                raise RuntimeError(
+                raise DataDirError(
                     f"{path} has schema version {row[0]}, newer than this speechqa "
                     f"({SCHEMA_VERSION}); upgrade speechqa"
                 )
@@ -262,6 +321,13 @@ class Store:
 
     def document_ids(self) -> set[str]:
         return {r[0] for r in self._conn().execute("SELECT id FROM documents")}
+
+    def outdated_document_ids(self, outline_version: int) -> list[str]:
+        """Ids of documents parsed by another outline version (read without their text)."""
+        rows = self._conn().execute(
+            "SELECT id FROM documents WHERE outline_version != ? ORDER BY id", (outline_version,)
+        )
+        return [r[0] for r in rows]
 
     def existing_ids(self, doc_ids: Iterable[str]) -> set[str]:
         return {r[0] for r in self._rows_in("SELECT id FROM documents WHERE id", doc_ids)}

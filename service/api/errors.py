@@ -27,6 +27,13 @@ _HTTP_CODES = {
 }
 
 
+_FASTAPI_BODY_ERROR = "There was an error parsing the body"
+_BODY_ERROR = (
+    "the body could not be read as JSON: it must be UTF-8 text, without lone surrogates, "
+    "nested at most a few hundred levels deep"
+)
+
+
 def error_response(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse(status_code=status, content={"error": {"code": code, "message": message}})
 
@@ -56,6 +63,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == _FASTAPI_BODY_ERROR:
+            # FastAPI's answer to a body json cannot decode: invalid UTF-8, or nested too deep.
+            return error_response(400, "invalid_json", _BODY_ERROR)
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail))
 

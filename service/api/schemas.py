@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import re
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 
 class HitOut(BaseModel):
@@ -42,3 +44,55 @@ FILTER_DESCRIPTION = (
 
 def filter_field() -> Any:
     return Field(None, max_length=20, description=FILTER_DESCRIPTION)
+
+
+# -- input checks shared by the request models -------------------------------------------------
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+MAX_METADATA_DEPTH = 8
+MAX_METADATA_CHARS = 65_536
+
+
+def check_text(value: str) -> str:
+    """No C0 control characters but tab and line ends; no lone surrogates."""
+    if _CONTROL.search(value):
+        raise ValueError("control characters are not allowed")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("not valid Unicode (lone surrogate)") from None
+    return value
+
+
+def _depth(value: Any, limit: int) -> int:
+    if isinstance(value, dict):
+        items = list(value.values())
+    elif isinstance(value, list):
+        items = value
+    else:
+        return 0
+    if limit <= 0:
+        return 1
+    return 1 + max((_depth(v, limit - 1) for v in items), default=0)
+
+
+def check_metadata(value: dict[str, Any]) -> dict[str, Any]:
+    """Metadata nested at most 8 deep, at most 64 KiB as JSON, of valid Unicode."""
+    if _depth(value, MAX_METADATA_DEPTH) > MAX_METADATA_DEPTH:
+        raise ValueError(f"metadata may be nested at most {MAX_METADATA_DEPTH} levels deep")
+    try:
+        size = len(json.dumps(value, ensure_ascii=False, allow_nan=False))
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"metadata is not plain JSON: {exc}") from None
+    if size > MAX_METADATA_CHARS:
+        raise ValueError(
+            f"metadata is {size} characters as JSON; the limit is {MAX_METADATA_CHARS}"
+        )
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("metadata is not valid Unicode (lone surrogate)") from None
+    return value
+
+
+CleanStr = Annotated[str, AfterValidator(check_text)]
+Metadata = Annotated[dict[str, Any], AfterValidator(check_metadata)]

@@ -532,6 +532,21 @@ def test_weights_name_every_feature() -> None:
     assert np.isfinite(analysis.features).all()
 
 
+def test_keyness_is_the_share_of_sentences_holding_a_units_characters() -> None:
+    # 改 and 革 are in three of the four sentences, 发 展 创 新 开 放 and 天 气 很 好 in one.
+    text = "改革发展。改革创新。改革开放。天气很好。"
+    sentences = [Sentence(s, e, 1, "s") for s, e in split_sentences(text)]
+    analysis = _analyse(text, sentences, trim=False)
+    keyness = analysis.features[:, FEATURES.index("keyness")]
+    key_pairs = analysis.features[:, FEATURES.index("key_pairs")]
+    assert keyness.tolist() == pytest.approx([0.5, 0.5, 0.5, 0.25])
+    # 改革 3/4, 革发 1/4, 发展 1/4; a sentence of one-off pairs 1/4.
+    assert key_pairs.tolist() == pytest.approx([5 / 12, 5 / 12, 5 / 12, 0.25])
+    # Written heading-like choice under a tight budget: the section's recurring theme wins.
+    chosen = texts(text, Summarizer().summarize(text, sentences, Budget(max_chars=5)))
+    assert chosen[0].startswith("改革")
+
+
 def test_topic_sentences_are_taken_outermost_first() -> None:
     text = (
         "二、推动高质量发展\n"
@@ -572,6 +587,15 @@ def test_register_weights() -> None:
     chars, bigrams = fit_register(pairs, min_count=20)
     assert chars["你"] < 0 < chars["加"]
     assert bigrams["那个"] < 0 < bigrams["管理"]
+    # A token frequent in one text only is that text's topic, not a matter of register.
+    topical = [("北京的会议，我们要加强管理。北京北京北京。", "加强管理。")] + [
+        ("我们要加强管理。", "加强管理。")
+    ] * 29
+    chars, _ = fit_register(topical, min_count=1, min_text_share=0.0)
+    assert "北" in chars
+    chars, _ = fit_register(topical, min_count=1, min_text_share=0.2)
+    assert "北" not in chars and chars["加"] > 0
+    chars, bigrams = fit_register(pairs, min_count=20)
     # The source the eval prints is the module's own format, and reads back the same.
     namespace: dict[str, object] = {}
     exec(table_source(chars, bigrams), namespace)

@@ -15,7 +15,13 @@ import pytest
 from models.rouge import bootstrap, lcs_length, rouge, tokens
 from models.summarizer import Budget, Summarizer
 from service.config import PROJECT_ROOT
-from service.evals.summ import body_sentences, evaluate_references, split_of
+from service.evals.summ import (
+    body_sentences,
+    evaluate_references,
+    lead_baseline,
+    mmr_baseline,
+    split_of,
+)
 
 # --- ROUGE -------------------------------------------------------------------------------------
 
@@ -206,3 +212,46 @@ def test_eval_summ_seeds_passes_its_checks() -> None:
     # The sample shows a numbered section under both budgets, its headline first.
     assert "(default budget)" in out and "(max_chars=200)" in out
     assert "一、持续抓好党的二十大精神的学宣贯用" in out
+
+
+# --- baselines -----------------------------------------------------------------------------------
+
+
+def test_lead_baseline_is_the_first_characters() -> None:
+    assert lead_baseline("好的。我们开始。", 4) == "好的。我"
+
+
+def test_mmr_baseline_takes_central_clauses_in_document_order_within_the_budget() -> None:
+    text = "好的，谢谢。项目建设要加强资金保障，项目管理要培养人才。天气不错。项目资金要到位。"
+    out = mmr_baseline(text, 20)
+    assert len(out) <= 20
+    # Clause units: the greeting and the weather are left out, the 项目 clauses kept in order.
+    assert "天气" not in out and "谢谢" not in out
+    assert out.startswith("项目建设要加强资金保障，")
+    # A tight budget cuts the most relevant clause (it shares 项目 and 资金 with the rest).
+    assert mmr_baseline(text, 6) == "项目资金要到"
+    assert mmr_baseline("", 10) == ""
+
+
+def test_report_compares_with_every_issue_baseline_by_interval() -> None:
+    report = evaluate_references("vcsum", ROWS, resamples=100, seed=3)
+    for score, row in zip(report.rows, ROWS, strict=True):
+        budget = len(row["summary"])
+        expected = rouge(mmr_baseline(row["text"], budget), row["summary"])
+        assert score.mmr_f1[0] == pytest.approx(expected["rouge1"].f1)
+    lines = report.lines()
+    text = "\n".join(lines)
+    for name in ("Lead", "TextRank", "LexRank", "SnowNLP clause units", "MMR clause units"):
+        assert sum(line.strip().startswith(name) for line in lines) == 2  # test rows, all rows
+    assert "oracle" not in text
+    assert "[re-run]" in text and "[issue figure, interval estimated]" in text
+    # The issue's TextRank figure is kept as the mean, with the re-run MMR's interval width.
+    all_rows = report.baseline_intervals(None)
+    mmr = all_rows["MMR clause units"][0][0]
+    textrank = all_rows["TextRank"][0][0]
+    assert textrank.mean == pytest.approx(0.303)
+    assert textrank.high - textrank.mean == pytest.approx(mmr.high - mmr.mean)
+    # Three toy rows cannot beat the issue's figures by their intervals: the verdict says so.
+    verdicts = [line for line in lines if "ahead of every issue baseline" in line]
+    assert len(verdicts) == 2 and all(": no (" in v for v in verdicts)
+    assert "dev: ahead" not in text  # no claim on the rows the weights were tuned on

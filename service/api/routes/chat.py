@@ -16,16 +16,16 @@ import uuid
 from collections.abc import Iterator
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.api.deps import SpeechesDep, require_api_key
+from service.api.deps import SpeechesDep
 from service.chat import Chat, ChatMessage, ChatReply
 from service.core import Speeches
 from service.errors import NotFound
 
-router = APIRouter(tags=["chat"], dependencies=[Depends(require_api_key)])
+router = APIRouter(tags=["chat"])
 
 MODEL_ID = "speechqa"
 DOC_MODEL_PREFIX = "speechqa:"

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
 
 from service.api.deps import SpeechesDep
-from service.api.schemas import SectionOut
+from service.api.schemas import CleanStr, Metadata, SectionOut
 from service.store import StoredDocument
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
@@ -22,9 +22,11 @@ class DocumentIn(BaseModel):
         pattern=DOC_ID_PATTERN,
         description="client-chosen id; default: derived from the text's hash",
     )
-    title: str | None = Field(None, max_length=500)
+    title: CleanStr | None = Field(None, max_length=500)
     text: str = Field(min_length=1)
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata | None = Field(
+        None, description="a JSON object, nested at most 8 deep, at most 64 KiB"
+    )
 
 
 class DocumentOut(BaseModel):

