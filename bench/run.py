@@ -316,30 +316,26 @@ def parse_size(text: str) -> int:
     return int(float(text.rstrip("km")) * mult)
 
 
+def _scale_step(*args: str) -> str:
+    """Run one ``bench.scale`` step in a fresh process; its result is its last output line."""
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.scale", *args],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return out.stdout.strip().splitlines()[-1]
+
+
 def bench_scale(work: Path, n: int, probes: int, nq: int) -> dict[str, Any]:
     data = work / f"scale-{n}"
     built_file = data / ".build.json"
     if not built_file.exists():
         shutil.rmtree(data, ignore_errors=True)
-        out = subprocess.run(
-            [sys.executable, "-m", "bench.scale", "build", str(data), str(n)],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        built_file.write_text(out.stdout.strip().splitlines()[-1])
+        built_file.write_text(_scale_step("build", str(data), str(n)))
     build = json.loads(built_file.read_text())
-    runs = []
-    for _ in range(probes):
-        out = subprocess.run(
-            [sys.executable, "-m", "bench.scale", "probe", str(data), str(nq)],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    runs = [json.loads(_scale_step("probe", str(data), str(nq))) for _ in range(probes)]
     probe = {k: median([r[k] for r in runs]) for k in runs[0] if isinstance(runs[0][k], float)}
     probe.update({k: v for k, v in runs[0].items() if not isinstance(v, float)})
     return {"build": build, "probe": probe}

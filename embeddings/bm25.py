@@ -27,7 +27,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from embeddings.errors import EmbeddingError, IndexFormatError
-from embeddings.files import fsync_directory
+from embeddings.files import atomic_write, fsync_directory
 
 _MAGIC = b"SQABM25\x02"
 _END_MAGIC = b"SQABMEND"
@@ -384,16 +384,7 @@ class BM25Index:
         ``extra`` is stored as JSON in the header and returned by ``load``.
         """
         target = Path(path)
-        tmp = target.with_name(target.name + ".tmp")
-        try:
-            with open(tmp, "wb") as fh:
-                self._write(fh, extra or {})
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        atomic_write(target, lambda fh: self._write(fh, extra or {}))
         fsync_directory(target.parent)
 
     def _write(self, fh: BinaryIO, extra: dict[str, Any]) -> None:

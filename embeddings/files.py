@@ -1,9 +1,11 @@
-"""Durable file replacement shared by the on-disk indexes."""
+"""Durable, atomic file replacement shared by the on-disk indexes and the data dir."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 
 def fsync_directory(directory: Path) -> None:
@@ -19,3 +21,21 @@ def fsync_directory(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def atomic_write(target: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Write ``target`` through a temporary file, fsync it and rename it over the old one.
+
+    A crash leaves either the old file or the new one, never half of either; the caller syncs
+    the directory (``fsync_directory``) once after its last rename.
+    """
+    tmp = target.with_name(target.name + ".tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

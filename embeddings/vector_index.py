@@ -35,7 +35,7 @@ import faiss
 import numpy as np
 
 from embeddings.errors import EmbeddingError, IndexFormatError
-from embeddings.files import fsync_directory
+from embeddings.files import atomic_write, fsync_directory
 
 log = logging.getLogger(__name__)
 
@@ -364,14 +364,14 @@ class VectorIndex:
         """
         self._maybe_swap()
         target = Path(path)
-        _atomic_write(target, lambda fh: self._write(fh))
+        atomic_write(target, lambda fh: self._write(fh))
         side = _sidecar(target)
         coarse = self._coarse
         if coarse is None:
             side.unlink(missing_ok=True)
         else:
             k_factor = self.k_factor
-            _atomic_write(
+            atomic_write(
                 side,
                 lambda fh: _write_wrapped(
                     fh, _PQ_MAGIC, _PQ_HEADER.pack(self.dim, k_factor), coarse
@@ -542,19 +542,6 @@ def _pairs(found: np.ndarray, scores: np.ndarray) -> list[list[tuple[int, float]
         [(int(i), float(s)) for i, s in zip(row_ids, row_scores, strict=True) if i != -1]
         for row_ids, row_scores in zip(found, scores, strict=True)
     ]
-
-
-def _atomic_write(target: Path, write: object) -> None:
-    tmp = target.with_name(target.name + ".tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            write(fh)  # type: ignore[operator]
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _write_wrapped(fh: BinaryIO, magic: bytes, header: bytes, index: faiss.Index) -> None:

@@ -166,28 +166,13 @@ class Answerer:
                 best = (total, cand, s, e, passage_cov, inner)
         assert best is not None
         _, cand, s, e, passage_cov, inner = best
-        sentence_cov = terms.coverage(cand.text[s:e])
-        confidence = 0.6 * passage_cov + 0.4 * sentence_cov
-        answerable = passage_cov >= self.min_coverage
-
         span = self.reader.extract(question, cand.text) if self.reader is not None else None
         if span is not None:
             # The reader may pick another sentence of the passage: cite the one it picked.
             s, e = next(((a, b) for a, b in split_sentences(cand.text) if a <= span[0] < b), (s, e))
         else:
             span = (s + inner[0], s + inner[1]) if inner else (s, e)
-        a, b = span
-        return Found(
-            key=cand.key,
-            text=cand.text[a:b],
-            start=cand.offset + a,
-            end=cand.offset + b,
-            sentence_text=cand.text[s:e],
-            sentence_start=cand.offset + s,
-            sentence_end=cand.offset + e,
-            confidence=confidence,
-            answerable=answerable,
-        )
+        return self._found(terms, cand, (s, e), span, passage_cov)
 
     def _ranked(
         self,
@@ -201,13 +186,29 @@ class Answerer:
         choice = ranker.choose(question, terms, [c.text for c in top], [c.score for c in top], idf)
         if choice is None:
             return None
-        cand = top[choice.cand]
-        s, e = choice.sentence
-        a, b = choice.span
-        passage_cov = choice.passage_cov
-        sentence_cov = terms.coverage(cand.text[s:e])
-        confidence = 0.6 * passage_cov + 0.4 * sentence_cov
-        answerable = passage_cov >= self.min_coverage
+        return self._found(
+            terms,
+            top[choice.cand],
+            choice.sentence,
+            choice.span,
+            choice.passage_cov,
+            span_score=choice.score,
+            sentence_score=choice.sentence_score,
+        )
+
+    def _found(
+        self,
+        terms: QuestionTerms,
+        cand: Candidate,
+        sentence: tuple[int, int],
+        span: tuple[int, int],
+        passage_cov: float,
+        span_score: float = math.nan,
+        sentence_score: float = math.nan,
+    ) -> Found:
+        """The answer ``span`` of ``sentence`` (passage offsets) in document offsets."""
+        s, e = sentence
+        a, b = span
         return Found(
             key=cand.key,
             text=cand.text[a:b],
@@ -216,10 +217,10 @@ class Answerer:
             sentence_text=cand.text[s:e],
             sentence_start=cand.offset + s,
             sentence_end=cand.offset + e,
-            confidence=confidence,
-            answerable=answerable,
-            span_score=choice.score,
-            sentence_score=choice.sentence_score,
+            confidence=0.6 * passage_cov + 0.4 * terms.coverage(cand.text[s:e]),
+            answerable=passage_cov >= self.min_coverage,
+            span_score=span_score,
+            sentence_score=sentence_score,
         )
 
 

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from models.spans import Question, analyse, extract
+from models.spans import Question, analyse, extract, strip_endings
 from models.text import split_sentences
 
 MODEL_PATH = Path(__file__).resolve().parent / "data" / "span_ranker.json.gz"
@@ -222,13 +222,7 @@ class QuestionView:
         parsed = analyse(question)
         text = normalize_chars(parsed.text)
         left, right = normalize_chars(parsed.left), normalize_chars(parsed.right)
-        left_core = left
-        changed = True
-        while changed:
-            changed = False
-            for word in _STRIP_LEFT_END:
-                if left_core.endswith(word) and len(left_core) > len(word):
-                    left_core, changed = left_core[: -len(word)], True
+        left_core = strip_endings(left, _STRIP_LEFT_END)
         right_core = right.lstrip(_STRIP_RIGHT_START)
         unit = ""
         if parsed.wh in ("多少", "几", "幾") and right:
@@ -756,17 +750,8 @@ def _suffix_runs(s: str, target: str, cap: int = 12) -> np.ndarray:
 
 def _prefix_runs(s: str, target: str, cap: int = 12) -> np.ndarray:
     """For every boundary b, the longest k <= cap such that s[b:b+k] occurs in target."""
-    n = len(s)
-    out = np.zeros(n + 1, dtype=np.float32)
-    if not target:
-        return out
-    k = 0
-    for b in range(n - 1, -1, -1):
-        k = min(k + 1, cap)
-        while k and s[b : b + k] not in target:
-            k -= 1
-        out[b] = k
-    return out
+    # s[b:b+k] is in target exactly when its mirror ends boundary len(s) - b of the mirrored s.
+    return _suffix_runs(s[::-1], target[::-1], cap)[::-1].copy()
 
 
 def _distances(marks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

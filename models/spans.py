@@ -8,6 +8,7 @@ of the question the sentence repeats. When the sentence words it differently, th
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 _WH = re.compile(
@@ -125,16 +126,21 @@ def _occurrences(sentence: str, piece: str) -> list[int]:
     return out
 
 
-def _left_matches(left: str, sentence: str) -> list[tuple[int, int]]:
-    """Where the sentence repeats the question's left part: the longest piece of it found,
-    preferring pieces near its end (frame words such as 情况 or 是 are skipped first)."""
-    trimmed = left
+def strip_endings(text: str, words: Sequence[str]) -> str:
+    """``text`` without any run of ``words`` at its end, never down to nothing."""
     changed = True
     while changed:
         changed = False
-        for word in _LEFT_FRAME:
-            if trimmed.endswith(word) and len(trimmed) > len(word):
-                trimmed, changed = trimmed[: -len(word)], True
+        for word in words:
+            if text.endswith(word) and len(text) > len(word):
+                text, changed = text[: -len(word)], True
+    return text
+
+
+def _left_matches(left: str, sentence: str) -> list[tuple[int, int]]:
+    """Where the sentence repeats the question's left part: the longest piece of it found,
+    preferring pieces near its end (frame words such as 情况 or 是 are skipped first)."""
+    trimmed = strip_endings(left, _LEFT_FRAME)
     best: tuple[float, str] | None = None
     n = len(trimmed)
     for end in range(n, 1, -1):

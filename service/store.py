@@ -7,7 +7,6 @@ start-up, so a crash between the SQLite commit and the index write loses nothing
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -16,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from embeddings.files import atomic_write, fsync_directory
 
 # 2: batch jobs (``jobs``, ``job_items``); an older file is upgraded by creating them.
 SCHEMA_VERSION = 2
@@ -40,17 +41,8 @@ MIGRATIONS: dict[int, Any] = {0: _migrate_0_to_1}
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
+    fsync_directory(path.parent)
 
 
 def check_data_dir(data_dir: Path) -> int:
