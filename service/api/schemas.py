@@ -42,6 +42,17 @@ FILTER_DESCRIPTION = (
 )
 
 
+class SummaryBudget(BaseModel):
+    """How much of each section a summary request keeps, and which sections it covers."""
+
+    include_subsections: bool = Field(
+        False, description="summarise every section at every level, not only the top level"
+    )
+    max_sentences: int | None = Field(None, ge=1, le=200)
+    max_chars: int | None = Field(None, ge=1, le=1_000_000)
+    ratio: float | None = Field(None, gt=0.0, le=1.0)
+
+
 def filter_field() -> Any:
     return Field(None, max_length=20, description=FILTER_DESCRIPTION)
 

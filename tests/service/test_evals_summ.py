@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 import zlib
 from pathlib import Path
 
@@ -14,7 +11,6 @@ import pytest
 
 from models.rouge import bootstrap, lcs_length, rouge, tokens
 from models.summarizer import Budget, Summarizer
-from service.config import PROJECT_ROOT
 from service.evals.summ import (
     body_sentences,
     evaluate_references,
@@ -22,6 +18,7 @@ from service.evals.summ import (
     mmr_baseline,
     split_of,
 )
+from tests.service.test_cli import run_cli
 
 # --- ROUGE -------------------------------------------------------------------------------------
 
@@ -157,17 +154,6 @@ def test_evaluate_references_scores_the_api_summary_under_the_reference_budget()
 
 
 # --- the command -------------------------------------------------------------------------------
-
-
-def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(PROJECT_ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "service.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
 
 
 @pytest.fixture

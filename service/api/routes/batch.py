@@ -3,26 +3,20 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from service.api.deps import SpeechesDep
 from service.api.routes.jobs import JobOut, JobsDep, job_out
-from service.api.schemas import FilterValue, filter_field
+from service.api.schemas import FilterValue, SummaryBudget, filter_field
 from service.errors import InvalidInput
 
 router = APIRouter(prefix="/v1/batch", tags=["batch"])
 
 
-class BatchSummariesIn(BaseModel):
+class BatchSummariesIn(SummaryBudget):
     all: bool = Field(False, description="every document (narrowed by filter, if given)")
     doc_ids: list[str] | None = Field(None, min_length=1, max_length=100_000)
     filter: dict[str, FilterValue] | None = filter_field()
-    include_subsections: bool = Field(
-        False, description="summarise every section at every level, not only the top level"
-    )
-    max_sentences: int | None = Field(None, ge=1, le=200)
-    max_chars: int | None = Field(None, ge=1, le=1_000_000)
-    ratio: float | None = Field(None, gt=0.0, le=1.0)
 
 
 @router.post(

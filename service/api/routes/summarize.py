@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from service.api.deps import SpeechesDep
-from service.api.schemas import FilterValue, filter_field
+from service.api.schemas import FilterValue, SummaryBudget, filter_field
 from service.errors import InvalidInput
 
 router = APIRouter(tags=["summarize"])
@@ -19,7 +19,7 @@ class TooManyDocuments(InvalidInput):
     code = "too_many_documents"
 
 
-class SummarizeIn(BaseModel):
+class SummarizeIn(SummaryBudget):
     doc_id: str | None = Field(None, min_length=1, max_length=128)
     section_id: str | None = Field(None, min_length=1, max_length=64)
     doc_ids: list[str] | None = Field(
@@ -29,12 +29,6 @@ class SummarizeIn(BaseModel):
         description=f"instead of doc_id: up to {MAX_SYNC_DOCUMENTS} documents (with filter)",
     )
     filter: dict[str, FilterValue] | None = filter_field()
-    include_subsections: bool = Field(
-        False, description="summarise every section at every level, not only the top level"
-    )
-    max_sentences: int | None = Field(None, ge=1, le=200)
-    max_chars: int | None = Field(None, ge=1, le=1_000_000)
-    ratio: float | None = Field(None, gt=0.0, le=1.0)
 
 
 class SentenceOut(BaseModel):
