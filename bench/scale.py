@@ -18,8 +18,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from bench.common import load_corpus, median, pct, queries, rss_bytes, sentences
 
 PER_DOC = 1000
@@ -84,6 +82,17 @@ def build(data_dir: Path, n: int) -> dict[str, float]:
     return out
 
 
+def rss_split() -> dict[str, int]:
+    """Resident bytes by kind: anonymous (heap) and file-backed (mapped index files, shared
+    with the page cache and reclaimable)."""
+    out = {}
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(("RssAnon:", "RssFile:")):
+                out[line.split(":")[0]] = int(line.split()[1]) * 1024
+    return out
+
+
 def probe(data_dir: Path, nq: int) -> dict[str, float]:
     from service.core import Speeches
     from service.retrieval import passage_tokens  # noqa: F401  (import cost outside the timer)
@@ -93,6 +102,7 @@ def probe(data_dir: Path, nq: int) -> dict[str, float]:
     sp = Speeches(settings(data_dir)).open()
     startup = time.perf_counter() - t0
     rss = rss_bytes() - base
+    split_open = rss_split()
     r = sp.retriever
     n = len(r.vectors)
     qs = queries(load_corpus(), nq)
@@ -110,37 +120,70 @@ def probe(data_dir: Path, nq: int) -> dict[str, float]:
         t = time.perf_counter()
         sp.search(q, 5)
         service_ms.append((time.perf_counter() - t) * 1000)
+    # Pages of the mapped vectors that the searches touched count from here on.
+    rss_searched = rss_bytes() - base
+    r.vectors.wait_for_check()  # the background check maps every vector page
+    split_checked = rss_split()
     # recall@10 of the vector index against exact search over the same vectors
     recall = 1.0
     if r.vectors.kind != "flat":
-        from embeddings.vector_index import _snapshot
-
-        ids, vecs = _snapshot(r.vectors._index)
         k = 10
+        sample = qvecs[:100]
+        exact = r.vectors.search_exact(sample, k)
         hits = 0
-        for v in qvecs[:100]:
-            scores = vecs @ v
-            top = set(ids[np.argpartition(-scores, k)[:k]].tolist())
+        for v, want in zip(sample, exact, strict=True):
             got = {i for i, _ in r.vectors.search(v[None, :], k)[0]}
-            hits += len(top & got)
-        recall = hits / (k * min(100, len(qvecs)))
-        del vecs
+            hits += len(got & {i for i, _ in want})
+        recall = hits / (k * len(sample))
     sp.close()
     return {
         "passages": n,
         "startup_s": startup,
         "rss_bytes": rss,
         "bytes_per_passage": rss / max(n, 1),
+        "rss_after_search_bytes": rss_searched,
+        "rss_open": split_open,
+        "rss_checked": split_checked,
+        "damaged": r.vectors.damaged,
         "faiss_p50": median(faiss_ms),
         "faiss_p99": pct(faiss_ms, 99),
         "retriever_p50": median(inproc_ms),
         "search_p50": median(service_ms),
         "search_p99": pct(service_ms, 99),
         "recall10": recall,
+        **bm25_probe(r, qs),
         "kind": r.vectors.kind,
         "k_factor": r.vectors.k_factor,
         "files_bytes": sum(f.stat().st_size for f in data_dir.iterdir() if f.is_file()),
         "index_files_bytes": sum(f.stat().st_size for f in data_dir.glob("passages.*")),
+    }
+
+
+def bm25_probe(retriever, qs: list[str]) -> dict[str, float]:
+    """BM25 alone: latency of the pruned (MaxScore) search over the retriever's pool, and its
+    recall@10 and identical-result share against scoring every posting (the exact reference)."""
+    from embeddings.tokens import query_tokens
+
+    bm25 = retriever.bm25
+    fast_ms, full_ms = [], []
+    hits = same = 0
+    for q in qs:
+        tokens = query_tokens(q)
+        t = time.perf_counter()
+        got = bm25.search(tokens, retriever.pool)
+        fast_ms.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        want = bm25.search_exhaustive(tokens, retriever.pool)
+        full_ms.append((time.perf_counter() - t) * 1000)
+        hits += len({p for p, _ in got[:10]} & {p for p, _ in want[:10]})
+        same += got == want
+    top = sum(min(10, len(bm25.search_exhaustive(query_tokens(q), 10))) for q in qs)
+    return {
+        "bm25_p50": median(fast_ms),
+        "bm25_p99": pct(fast_ms, 99),
+        "bm25_exhaustive_p50": median(full_ms),
+        "bm25_recall10": hits / max(top, 1),
+        "bm25_identical": same / max(len(qs), 1),
     }
 
 

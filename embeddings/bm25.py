@@ -3,36 +3,55 @@
 Terms get integer ids. Postings (passage slots and term frequencies, int32) live in two tiers:
 a *base*, one CSR block of numpy arrays sorted by term (what a load or a compaction produces,
 read with zero-copy slices), and a *tail* of per-term ``array('i')`` pairs that additions
-append to. A search costs a few vector operations per query term. Adds are batched
-(``add_many``: one numpy pass for a document's passages, one ``frombytes`` per distinct term);
-a remove only marks its slot dead and lowers its terms' document frequencies; ``compact``
-merges the tail into the base and drops dead slots in one linear pass, when the tail outgrows
-the base or a quarter of the slots are dead. The whole index saves to one checksummed file and
-loads without re-tokenising or rebuilding per-term objects.
+append to. Within a term, postings are in ascending slot order, so a passage's frequency is
+found by binary search. Adds are batched (``add_many``: one numpy pass for a document's
+passages, one ``frombytes`` per distinct term); a remove only marks its slot dead and lowers its
+terms' document frequencies; ``compact`` merges the tail into the base and drops dead slots in
+one linear pass, when the tail outgrows the base or a quarter of the slots are dead.
+
+A search is exact top-k by MaxScore: each base term keeps an upper bound of its postings'
+length-normalised frequency (taken at compaction), so the long postings of common terms are
+only looked up for the passages that can still make the top k, not scanned.
+
+The index saves to one file of 64-byte-aligned arrays, each with its own CRC-32. A load maps
+the file: the small arrays are checked at once, the big posting arrays are checked by a
+background thread while the index already serves (a search after a failed check raises
+``IndexFormatError``; ``compact`` and ``save`` wait for the check). Files of the previous
+format (one CRC over a packed payload) still load.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import mmap
 import os
 import struct
+import threading
 import zlib
 from array import array
 from collections.abc import Iterable, Sequence
 from itertools import chain, repeat
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 
 from embeddings.errors import EmbeddingError, IndexFormatError
 from embeddings.files import atomic_write, fsync_directory
 
-_MAGIC = b"SQABM25\x02"
+_MAGIC = b"SQABM25\x03"
+_MAGIC_V2 = b"SQABM25\x02"  # one CRC over a packed payload; still read
 _END_MAGIC = b"SQABMEND"
 _LEN = struct.Struct("<Q")
-_TRAILER = struct.Struct("<QI")  # payload length, CRC-32 of the payload
+_TRAILER = struct.Struct("<QI")  # v2: payload length, CRC-32 of the payload
+_FOOTER = struct.Struct("<QI")  # footer JSON length, its CRC-32
+_ALIGN = 64
+# Arrays a load maps without reading; their checksums are verified in the background.
+_LAZY = frozenset({"base_slots", "base_tfs", "bterms"})
+_CRC_CHUNK = 1 << 24
+# Relative margin on score bounds and thresholds: summation order moves a float sum by ulps.
+_SLACK = 1e-9
 # Compact once dead slots are this share of all slots (and at least _COMPACT_MIN of them), or
 # once the tail holds more postings than the base (and at least _MERGE_MIN).
 _COMPACT_SHARE = 0.25
@@ -80,6 +99,13 @@ class BM25Index:
         self._dead = 0
         self._total_length = 0
         self._norm: np.ndarray | None = None
+        # Per base term, the largest tf / (tf + norm) of its postings, and the average length
+        # that norm was taken at (see ``_query_terms``).
+        self._base_ub = np.zeros(0, dtype=np.float64)
+        self._ub_avgdl = 1.0
+        self._integrity: _Integrity | None = None
+        # Loaded from a file of the previous format: saving it again makes later loads fast.
+        self.needs_rewrite = False
 
     def __len__(self) -> int:
         return len(self._slot_of)
@@ -204,6 +230,7 @@ class BM25Index:
         """
         if not self._dead and not self._tail:
             return
+        self._await_integrity()
         used = self._next_slot
         n_terms = len(self._vocab)
         keep = np.flatnonzero(self._alive[:used])
@@ -270,6 +297,16 @@ class BM25Index:
         self._next_slot = n
         self._dead = 0
         self._norm = None
+        self._set_bounds()
+
+    def _set_bounds(self) -> None:
+        """Each base term's score bound at the current lengths (one pass over the postings)."""
+        self._ub_avgdl = self._avgdl_used()
+        self._base_ub = _max_ratios(self._base_off, self._base_slots, self._base_tfs, self._norms())
+
+    def _avgdl_used(self) -> float:
+        n = len(self._slot_of)
+        return (self._total_length / n if n else 0.0) or 1.0
 
     # -- search -----------------------------------------------------------------------------
     def search(
@@ -281,14 +318,76 @@ class BM25Index:
         counts once however often it repeats: counting repeats changed no ranking on CMRC 2018,
         and once keeps a long pasted query from being steered by one repeated phrase. Tokens no
         passage holds are skipped.
+
+        Exact top-k by MaxScore: the query's terms are scanned from the highest score bound
+        down until the bounds of the terms left cannot lift a passage they alone match above
+        the k-th best partial score; those (long, common) terms are then only looked up for the
+        surviving candidates. The returned scores are recomputed term by term in query order,
+        so they are bit for bit those of scoring every posting (``search_exhaustive``).
         """
-        if k <= 0 or not self._slot_of:
+        prepared = self._prepare(query_tokens, k)
+        if prepared is None:
             return []
+        terms, norm = prepared
+        mask = None
+        if allowed_ids is not None:
+            slot_of = self._slot_of
+            allowed = np.fromiter((slot_of[p] for p in allowed_ids if p in slot_of), dtype=np.int32)
+            if allowed.size == 0:
+                return []
+            if allowed.size * len(terms) * 8 < sum(t.slots.size for t in terms):
+                # A small filter: look every term up for its passages instead of scanning.
+                allowed.sort()
+                return self._top(allowed, self._exact(allowed, terms, norm), terms, norm, k)
+            mask = np.zeros(self._next_slot, dtype=bool)
+            mask[allowed] = True
+        elif self._dead:
+            mask = self._alive[: self._next_slot]
+        cand, partial, rest, theta = self._scan(terms, norm, k, mask)
+        if cand.size == 0:
+            return []
+        cand, partial = self._finish(cand, partial, rest, theta, norm, k)
+        return self._top(cand, partial, terms, norm, k)
+
+    def search_exhaustive(
+        self, query_tokens: Iterable[str], k: int, allowed_ids: set[int] | None = None
+    ) -> list[tuple[int, float]]:
+        """What ``search`` returns, by scoring every posting of every query term (the
+        reference the fast path is tested and measured against)."""
+        prepared = self._prepare(query_tokens, k)
+        if prepared is None:
+            return []
+        terms, norm = prepared
+        scores = np.zeros(self._next_slot, dtype=np.float64)
+        for t in terms:
+            scores[t.slots] += t.contribution(t.slots, t.tfs, norm, self.k1)
+        candidates = np.flatnonzero(scores)
+        if self._dead:
+            candidates = candidates[self._alive[candidates]]
+        if allowed_ids is not None:
+            allowed = [self._slot_of[p] for p in allowed_ids if p in self._slot_of]
+            candidates = np.intersect1d(candidates, np.array(allowed, dtype=np.intp))
+        return self._select(candidates, scores[candidates], k)
+
+    def _prepare(
+        self, query_tokens: Iterable[str], k: int
+    ) -> tuple[list[_Term], np.ndarray] | None:
+        """The query's terms and the length norms, or ``None`` when nothing can match."""
+        self._check_integrity()
+        if k <= 0 or not self._slot_of:
+            return None
+        terms = self._query_terms(query_tokens)
+        if not terms:
+            return None
+        return terms, self._norms()
+
+    def _query_terms(self, query_tokens: Iterable[str]) -> list[_Term]:
+        """The query's indexed terms in query order, with postings, idf and score bound."""
         n = len(self._slot_of)
         k1 = self.k1
         norm = self._norms()
-        scores = np.zeros(self._next_slot, dtype=np.float64)
-        hit = False
+        grow = max(1.0, self._avgdl_used() / self._ub_avgdl)
+        out = []
         for term, weight in self._query_weights(query_tokens).items():
             tid = self._vocab.get(term)
             if tid is None:
@@ -296,25 +395,118 @@ class BM25Index:
             df = int(self._df[tid])
             if df == 0:
                 continue
-            slots, tfs_raw = self._posting(tid)
-            tfs = tfs_raw.astype(np.float64)
+            slots, tfs, tail_start = self._posting(tid)
             idf = math.log1p((n - df + 0.5) / (df + 0.5))
-            # Slots are unique within one posting list, so fancy-index += adds each once.
-            scores[slots] += weight * idf * tfs * (k1 + 1.0) / (tfs + norm[slots])
-            del slots, tfs_raw
-            hit = True
-        if not hit:
-            return []
-        # Every matching passage scores above zero (idf > 0, tf >= 1).
-        candidates = np.flatnonzero(scores)
-        if self._dead:
-            candidates = candidates[self._alive[candidates]]
-        if allowed_ids is not None:
-            allowed = [self._slot_of[p] for p in allowed_ids if p in self._slot_of]
-            candidates = np.intersect1d(candidates, np.array(allowed, dtype=np.intp))
+            # The base's bound was taken at an older average length; a longer average only
+            # shrinks length normalisation, raising a posting's ratio by at most ``grow``.
+            ratio = 0.0
+            if tail_start:
+                ratio = float(self._base_ub[tid]) * grow if tid < self._base_ub.size else 1.0
+            if tail_start < slots.size:
+                t_slots, t_tfs = slots[tail_start:], tfs[tail_start:].astype(np.float64)
+                ratio = max(ratio, float((t_tfs / (t_tfs + norm[t_slots])).max()))
+            w = weight * idf
+            bound = w * (k1 + 1.0) * min(ratio, 1.0) * (1.0 + _SLACK) if weight >= 0 else math.inf
+            out.append(_Term(w, slots, tfs, bound))
+        return out
+
+    def _scan(
+        self, terms: list[_Term], norm: np.ndarray, k: int, mask: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, list[_Term], float]:
+        """Scan terms by falling bound until the bounds of the terms left cannot lift a
+        passage matching only them into the top ``k``; returns the eligible candidates, their
+        partial scores, the unscanned terms and a lower bound of the k-th best score."""
+        order = sorted(terms, key=lambda t: (-t.bound, t.slots.size))
+        rest_bound = sum(t.bound for t in order)
+        left = sum(t.slots.size for t in order)
+        scanned = 0
+        theta = 0.0
+        theta_at = 0  # postings scanned when ``theta`` was last taken
+        parts_s: list[np.ndarray] = []
+        parts_v: list[np.ndarray] = []
+        for i, t in enumerate(order):
+            parts_s.append(t.slots)
+            parts_v.append(t.contribution(t.slots, t.tfs, norm, self.k1))
+            rest_bound -= t.bound
+            left -= t.slots.size
+            scanned += t.slots.size
+            rest = order[i + 1 :]
+            if not rest:
+                cand, partial = _merge(parts_s, parts_v, mask)
+                return cand, partial, [], theta
+            # ``theta`` only rises as candidates are added; retaking it costs about what has
+            # been scanned, so only once that has doubled and while more is left to scan.
+            retake = scanned >= max(k, 2 * theta_at) and left > scanned
+            if retake and theta * (1.0 - _SLACK) <= rest_bound:
+                cand, partial = _merge(parts_s, parts_v, mask)
+                theta = max(theta, self._threshold(cand, partial, rest, norm, k))
+                theta_at = scanned
+            if theta * (1.0 - _SLACK) > rest_bound:
+                cand, partial = _merge(parts_s, parts_v, mask)
+                return cand, partial, rest, theta
+        raise AssertionError("unreachable: the last term always returns")
+
+    def _threshold(
+        self, cand: np.ndarray, partial: np.ndarray, rest: list[_Term], norm: np.ndarray, k: int
+    ) -> float:
+        """A lower bound of the k-th best score: the k-th best full score of the few
+        candidates with the best partial scores (real passages, so at least k score that)."""
+        if cand.size < k:
+            return 0.0
+        few = min(cand.size, k)
+        top = np.argpartition(-partial, few - 1)[:few] if few < cand.size else slice(None)
+        full = partial[top]
+        probe = cand[top]
+        for t in rest:
+            full = full + t.lookup(probe, norm, self.k1)
+        return _kth(full, k)
+
+    def _finish(
+        self,
+        cand: np.ndarray,
+        partial: np.ndarray,
+        rest: list[_Term],
+        theta: float,
+        norm: np.ndarray,
+        k: int,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Add the unscanned terms by lookup, first dropping the candidates whose partial
+        score plus the bounds left cannot reach ``theta``; returns candidates and scores."""
+        rest_bound = sum(t.bound for t in rest)
+        for t in rest:
+            keep = partial + rest_bound >= theta * (1.0 - _SLACK)
+            cand, partial = cand[keep], partial[keep]
+            partial = partial + t.lookup(cand, norm, self.k1)
+            rest_bound -= t.bound
+        return cand, partial
+
+    def _top(
+        self, cand: np.ndarray, approx: np.ndarray, terms: list[_Term], norm: np.ndarray, k: int
+    ) -> list[tuple[int, float]]:
+        """The best ``k`` of ``cand`` (ranked roughly by ``approx``) by their exact scores."""
+        live = approx > 0
+        cand, approx = cand[live], approx[live]
+        if cand.size > k:
+            # Summation order moves a score by an ulp or so: keep everything near the cut-off.
+            keep = approx >= _kth(approx, k) * (1.0 - _SLACK)
+            cand = cand[keep]
+        return self._select(cand, self._exact(cand, terms, norm), k)
+
+    def _exact(self, cand: np.ndarray, terms: list[_Term], norm: np.ndarray) -> np.ndarray:
+        """Scores of ``cand``, summed in query order as a full scan sums them (so the same
+        floats, to the bit)."""
+        scores = np.zeros(cand.size, dtype=np.float64)
+        for t in terms:
+            scores += t.lookup(cand, norm, self.k1)
+        return scores
+
+    def _select(
+        self, candidates: np.ndarray, cand_scores: np.ndarray, k: int
+    ) -> list[tuple[int, float]]:
+        live = cand_scores > 0
+        candidates, cand_scores = candidates[live], cand_scores[live]
         if candidates.size == 0:
             return []
-        cand_scores = scores[candidates]
         if candidates.size > k:
             keep = np.argpartition(-cand_scores, k - 1)[:k]
             # Ties at the cut-off would make argpartition's choice arbitrary; keep them all and
@@ -326,14 +518,16 @@ class BM25Index:
         order = np.lexsort((pids, -cand_scores))[:k]
         return [(int(pids[i]), float(cand_scores[i])) for i in order]
 
-    def _posting(self, tid: int) -> tuple[np.ndarray, np.ndarray]:
-        """Slots and frequencies of one term (views where possible; never to be mutated)."""
+    def _posting(self, tid: int) -> tuple[np.ndarray, np.ndarray, int]:
+        """Slots (ascending) and frequencies of one term, and where its tail part starts
+        (views where possible; never to be mutated)."""
         parts_s, parts_f = [], []
         if tid + 1 < self._base_off.size:
             a, z = int(self._base_off[tid]), int(self._base_off[tid + 1])
             if z > a:
                 parts_s.append(self._base_slots[a:z])
                 parts_f.append(self._base_tfs[a:z])
+        tail_start = parts_s[0].size if parts_s else 0
         posting = self._tail.get(tid)
         if posting is not None and len(posting):
             packed = np.frombuffer(posting, dtype=np.int64)
@@ -341,10 +535,10 @@ class BM25Index:
             parts_f.append((packed & 0xFFFFFFFF).astype(np.int32))
             del packed
         if len(parts_s) == 1:
-            return parts_s[0], parts_f[0]
+            return parts_s[0], parts_f[0], tail_start
         if not parts_s:
-            return _EMPTY32, _EMPTY32
-        return np.concatenate(parts_s), np.concatenate(parts_f)
+            return _EMPTY32, _EMPTY32, 0
+        return np.concatenate(parts_s), np.concatenate(parts_f), tail_start
 
     def _tail_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The tail as (term ids, their packed postings concatenated by term, counts)."""
@@ -361,8 +555,7 @@ class BM25Index:
         """Per-slot length normalisation, recomputed only after a change."""
         norm = self._norm
         if norm is None:
-            n = len(self._slot_of)
-            avgdl = self._total_length / n or 1.0
+            avgdl = self._avgdl_used()
             used = self._next_slot
             norm = self.k1 * (1.0 - self.b + self.b * self._length[:used] / avgdl)
             self._norm = norm
@@ -381,8 +574,9 @@ class BM25Index:
     def save(self, path: str | os.PathLike[str], extra: dict[str, Any] | None = None) -> None:
         """Write the index to ``path`` atomically: temporary file, fsync, rename.
 
-        ``extra`` is stored as JSON in the header and returned by ``load``.
+        ``extra`` is stored as JSON in the footer and returned by ``load``.
         """
+        self._await_integrity()
         target = Path(path)
         atomic_write(target, lambda fh: self._write(fh, extra or {}))
         fsync_directory(target.parent)
@@ -390,136 +584,184 @@ class BM25Index:
     def _write(self, fh: BinaryIO, extra: dict[str, Any]) -> None:
         n = self._next_slot
         n_terms = len(self._vocab)
-        term_bytes = "\x00".join(self._vocab).encode("utf-8")
         tail_tids, tail_packed, tail_sizes = self._tail_arrays()
         new_sizes = np.fromiter(
             (len(t) // 4 for t in self._new_terms), dtype=np.int64, count=len(self._new_terms)
         )
-        header = json.dumps(
+        arrays = {
+            "term_bytes": np.frombuffer("\x00".join(self._vocab).encode("utf-8"), np.uint8),
+            "pids": self._pid_of_slot[:n],
+            "lengths": self._length[:n],
+            "alive": self._alive[:n].astype(np.uint8),
+            "df": self._df[:n_terms],
+            "base_off": self._base_off,
+            "base_ub": self._base_ub,
+            "base_slots": self._base_slots,
+            "base_tfs": self._base_tfs,
+            "tail_tids": tail_tids,
+            "tail_sizes": tail_sizes,
+            "tail_slots": (tail_packed >> 32).astype(np.int32),
+            "tail_tfs": (tail_packed & 0xFFFFFFFF).astype(np.int32),
+            "bterm_off": self._bterm_off,
+            "bterms": self._bterms,
+            "new_sizes": new_sizes,
+            "new_terms": np.frombuffer(b"".join(self._new_terms), dtype=np.int32),
+        }
+        fh.write(_MAGIC)
+        at = len(_MAGIC)
+        table = {}
+        for name, arr in arrays.items():
+            pad = -at % _ALIGN
+            fh.write(bytes(pad))
+            at += pad
+            data = memoryview(np.ascontiguousarray(arr)).cast("B")
+            table[name] = [arr.dtype.str, int(arr.size), at, _crc(data)]
+            fh.write(data)
+            at += data.nbytes
+        footer = json.dumps(
             {
                 "k1": self.k1,
                 "b": self.b,
-                "slots": n,
                 "terms": n_terms,
-                "term_bytes": len(term_bytes),
-                "base_terms": self._base_off.size - 1,
-                "base_postings": int(self._base_slots.size),
-                "tail_terms": len(tail_tids),
-                "tail_postings": int(tail_sizes.sum()),
                 "base_slots": self._base_n,
-                "base_slot_terms": int(self._bterms.size),
-                "new_slot_terms": int(new_sizes.sum()),
+                "ub_avgdl": self._ub_avgdl,
+                "arrays": table,
                 "extra": extra,
             },
             ensure_ascii=False,
         ).encode("utf-8")
-        length = 0
-        crc = 0
-
-        def put(chunk: Any) -> None:
-            nonlocal length, crc
-            data = memoryview(
-                np.ascontiguousarray(chunk) if isinstance(chunk, np.ndarray) else chunk
-            )
-            data = data.cast("B")
-            length += data.nbytes
-            crc = zlib.crc32(data, crc)
-            fh.write(data)
-
-        fh.write(_MAGIC)
-        put(_LEN.pack(len(header)))
-        put(header)
-        put(term_bytes)
-        put(self._pid_of_slot[:n])
-        put(self._length[:n])
-        put(self._alive[:n].astype(np.uint8))
-        put(self._df[:n_terms])
-        put(self._base_off)
-        put(self._base_slots)
-        put(self._base_tfs)
-        put(tail_tids)
-        put(tail_sizes)
-        put((tail_packed >> 32).astype(np.int32))
-        put((tail_packed & 0xFFFFFFFF).astype(np.int32))
-        put(self._bterm_off)
-        put(self._bterms)
-        put(new_sizes)
-        for terms in self._new_terms:
-            if terms:
-                put(terms)
-        fh.write(_TRAILER.pack(length, crc))
+        fh.write(footer)
+        fh.write(_FOOTER.pack(len(footer), zlib.crc32(footer)))
         fh.write(_END_MAGIC)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> tuple[BM25Index, dict[str, Any]]:
+    def load(
+        cls, path: str | os.PathLike[str], *, background_check: bool = True
+    ) -> tuple[BM25Index, dict[str, Any]]:
         """Read an index written by ``save``; returns it and the ``extra`` it was saved with.
 
         Raises ``FileNotFoundError`` if there is no file, ``IndexFormatError`` if it is damaged.
-        The base arrays are views of the file's bytes: nothing is rebuilt term by term.
+        The file is memory-mapped: the posting arrays are views of it, paged in as searches
+        touch them, and checked by a background thread (``background_check=False`` checks
+        everything before returning). Mutations never write to the mapping: compaction builds
+        new arrays.
         """
-        data = Path(path).read_bytes()
+        with open(path, "rb") as fh:
+            magic = fh.read(len(_MAGIC))
+            if magic == _MAGIC_V2:
+                return cls._load_v2(path, magic + fh.read())
+            size = os.fstat(fh.fileno()).st_size
+            if magic != _MAGIC or size < len(_MAGIC) + _FOOTER.size + len(_END_MAGIC):
+                raise IndexFormatError(f"{path}: not a speechqa BM25 index, or truncated")
+            buf = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        try:
+            head, arrays = _read_v3(path, buf)
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+            raise IndexFormatError(f"{path}: unreadable BM25 index: {exc}") from exc
+        lazy = [(name, arr, crc) for name, (arr, crc) in arrays.items() if name in _LAZY]
+        check = _Integrity(str(path), lazy)
+        if background_check:
+            check.start()
+        else:
+            check.run()
+            check.raise_if_corrupt()
+        try:
+            index, extra = cls._assemble(head, {name: arr for name, (arr, _) in arrays.items()})
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+            raise IndexFormatError(f"{path}: unreadable BM25 index: {exc}") from exc
+        index._integrity = check
+        return index, extra
+
+    def wait_verified(self, timeout: float | None = None) -> bool:
+        """Wait for the background checksum check of a loaded index; ``True`` once it is done
+        (or there was none). Raises ``IndexFormatError`` if it found the file corrupt."""
+        check = self._integrity
+        if check is None:
+            return True
+        done = check.done.wait(timeout)
+        check.raise_if_corrupt()
+        return done
+
+    def _await_integrity(self) -> None:
+        # Mapped data is copied into new arrays or files only once known to be sound.
+        self.wait_verified()
+        self._integrity = None
+
+    def _check_integrity(self) -> None:
+        if self._integrity is not None:
+            self._integrity.raise_if_corrupt()
+
+    @classmethod
+    def _load_v2(
+        cls, path: str | os.PathLike[str], data: bytes
+    ) -> tuple[BM25Index, dict[str, Any]]:
+        """The previous format: one CRC over a packed payload, read and checked in full."""
         suffix = _TRAILER.size + len(_END_MAGIC)
-        if len(data) < len(_MAGIC) + suffix or not data.startswith(_MAGIC):
+        if len(data) < len(_MAGIC_V2) + suffix:
             raise IndexFormatError(f"{path}: not a speechqa BM25 index, or truncated")
         length, crc = _TRAILER.unpack_from(data, len(data) - suffix)
-        if not data.endswith(_END_MAGIC) or length != len(data) - len(_MAGIC) - suffix:
+        if not data.endswith(_END_MAGIC) or length != len(data) - len(_MAGIC_V2) - suffix:
             raise IndexFormatError(f"{path}: truncated or damaged trailer")
-        payload = memoryview(data)[len(_MAGIC) : len(_MAGIC) + length]
+        payload = memoryview(data)[len(_MAGIC_V2) : len(_MAGIC_V2) + length]
         if zlib.crc32(payload) != crc:
             raise IndexFormatError(f"{path}: checksum mismatch, the file is corrupt")
         try:
-            return cls._parse(payload)
+            head, arrays = _parse_v2(payload)
+            index, extra = cls._assemble(head, arrays)
         except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
             raise IndexFormatError(f"{path}: unreadable BM25 index: {exc}") from exc
+        index.needs_rewrite = True
+        return index, extra
 
     @classmethod
-    def _parse(cls, payload: memoryview) -> tuple[BM25Index, dict[str, Any]]:
-        at = 0
-
-        def take(count: int, dtype: Any) -> np.ndarray:
-            nonlocal at
-            nbytes = count * np.dtype(dtype).itemsize
-            if at + nbytes > len(payload):
-                raise ValueError("payload shorter than its header says")
-            out = np.frombuffer(payload, dtype=dtype, count=count, offset=at)
-            at += nbytes
-            return out
-
-        (hlen,) = _LEN.unpack(take(_LEN.size, np.uint8).tobytes())
-        head = json.loads(take(hlen, np.uint8).tobytes())
-        n, n_terms = int(head["slots"]), int(head["terms"])
+    def _assemble(
+        cls, head: dict[str, Any], arrays: dict[str, np.ndarray]
+    ) -> tuple[BM25Index, dict[str, Any]]:
+        """An index over the arrays of a saved file (views, not copies, of the big ones)."""
+        n_terms = int(head["terms"])
         index = cls(float(head["k1"]), float(head["b"]))
-        text = take(int(head["term_bytes"]), np.uint8).tobytes().decode("utf-8")
+        text = arrays["term_bytes"].tobytes().decode("utf-8")
         terms = text.split("\x00") if n_terms else []
         if len(terms) != n_terms:
             raise ValueError("term count mismatch")
         index._vocab = dict(zip(terms, range(n_terms), strict=True))
-        pids = take(n, np.int64)
-        lengths = take(n, np.float64)
-        alive = take(n, np.uint8).astype(bool)
-        index._df = _grown(take(n_terms, np.int64), max(n_terms, 1024))
-        nb = int(head["base_terms"])
-        index._base_off = take(nb + 1, np.int64)
-        index._base_slots = take(int(head["base_postings"]), np.int32)
-        index._base_tfs = take(int(head["base_postings"]), np.int32)
-        if int(index._base_off[-1]) != index._base_slots.size:
+        pids = arrays["pids"]
+        n = pids.size
+        lengths = arrays["lengths"]
+        alive = arrays["alive"].astype(bool)
+        if lengths.size != n or alive.size != n or arrays["df"].size != n_terms:
+            raise ValueError("per-slot or per-term arrays disagree in size")
+        index._df = _grown(arrays["df"], max(n_terms, 1024))
+        index._base_off = arrays["base_off"]
+        index._base_slots = arrays["base_slots"]
+        index._base_tfs = arrays["base_tfs"]
+        if (
+            index._base_off.size < 1
+            or int(index._base_off[-1]) != index._base_slots.size
+            or index._base_tfs.size != index._base_slots.size
+        ):
             raise ValueError("base postings do not add up")
-        tail_tids = take(int(head["tail_terms"]), np.int64).tolist()
-        tail_sizes = take(len(tail_tids), np.int64).tolist()
-        if sum(tail_sizes) != int(head["tail_postings"]):
+        tail_tids = arrays["tail_tids"].tolist()
+        tail_sizes = arrays["tail_sizes"]
+        tail_slots, tail_tfs = arrays["tail_slots"], arrays["tail_tfs"]
+        if int(tail_sizes.sum()) != tail_slots.size or tail_tfs.size != tail_slots.size:
             raise ValueError("tail postings do not add up")
-        tail_slots = [take(size, np.int32) for size in tail_sizes]
-        tail_tfs = [take(size, np.int32) for size in tail_sizes]
+        packed = (tail_slots.astype(np.int64) << 32) | tail_tfs
+        bounds = np.concatenate([[0], np.cumsum(tail_sizes)]).tolist()
         index._tail = {
-            t: array("q", ((s.astype(np.int64) << 32) | f).tobytes())
-            for t, s, f in zip(tail_tids, tail_slots, tail_tfs, strict=True)
+            t: array("q", packed[bounds[i] : bounds[i + 1]].tobytes())
+            for i, t in enumerate(tail_tids)
         }
-        index._tail_size = sum(tail_sizes)
+        index._tail_size = int(tail_slots.size)
         base_n = int(head["base_slots"])
-        index._bterm_off = take(base_n + 1, np.int64)
-        index._bterms = take(int(head["base_slot_terms"]), np.int32)
-        new_sizes = take(n - base_n, np.int64)
-        new_terms = take(int(head["new_slot_terms"]), np.int32).tobytes()
+        index._bterm_off = arrays["bterm_off"]
+        index._bterms = arrays["bterms"]
+        if index._bterm_off.size != base_n + 1:
+            raise ValueError("per-slot term offsets disagree with the slot count")
+        new_sizes = arrays["new_sizes"]
+        new_terms = arrays["new_terms"].tobytes()
+        if new_sizes.size != n - base_n or int(new_sizes.sum()) * 4 != len(new_terms):
+            raise ValueError("per-slot term lists do not add up")
         nb_bounds = (np.concatenate([[0], np.cumsum(new_sizes)]) * 4).tolist()
         index._new_terms = [
             new_terms[nb_bounds[i] : nb_bounds[i + 1]] for i in range(len(nb_bounds) - 1)
@@ -535,7 +777,192 @@ class BM25Index:
         index._next_slot = n
         index._dead = n - live.size
         index._total_length = int(lengths[live].sum())
+        ub = arrays.get("base_ub")
+        if ub is None:
+            index._set_bounds()  # a v2 file: one pass over the postings
+        else:
+            if ub.size != index._base_off.size - 1:
+                raise ValueError("term bounds disagree with the base")
+            index._base_ub = ub
+            index._ub_avgdl = float(head["ub_avgdl"])
         return index, dict(head.get("extra") or {})
+
+
+class _Term(NamedTuple):
+    """One query term: weight x idf, postings (slots ascending) and a bound of its score."""
+
+    w: float
+    slots: np.ndarray
+    tfs: np.ndarray
+    bound: float
+
+    def contribution(
+        self, slots: np.ndarray, tfs: np.ndarray, norm: np.ndarray, k1: float
+    ) -> np.ndarray:
+        tf = tfs.astype(np.float64)
+        return self.w * tf * (k1 + 1.0) / (tf + norm[slots])
+
+    def lookup(self, cand: np.ndarray, norm: np.ndarray, k1: float) -> np.ndarray:
+        """The term's score for each of the int32 slots ``cand`` (0 where absent), by binary
+        search in its ascending slots; same dtype, so the posting list is never copied."""
+        out = np.zeros(cand.size, dtype=np.float64)
+        if cand.size == 0 or self.slots.size == 0:
+            return out
+        pos = np.searchsorted(self.slots, cand)
+        pos[pos == self.slots.size] = 0
+        hit = self.slots[pos] == cand
+        at = pos[hit]
+        out[hit] = self.contribution(self.slots[at], self.tfs[at], norm, k1)
+        return out
+
+
+class _Integrity:
+    """CRC-32 checks of mapped arrays, run in a background thread or in the caller's."""
+
+    def __init__(self, path: str, parts: list[tuple[str, np.ndarray, int]]) -> None:
+        self.path = path
+        self.parts = parts
+        self.error: str | None = None
+        self.done = threading.Event()
+
+    def start(self) -> None:
+        threading.Thread(target=self.run, name="bm25-verify", daemon=True).start()
+
+    def run(self) -> None:
+        try:
+            for name, arr, crc in self.parts:
+                # zlib releases the GIL on large buffers: searches go on meanwhile.
+                if _crc(memoryview(arr).cast("B")) != crc:
+                    self.error = f"{self.path}: checksum mismatch in {name}, the file is corrupt"
+                    return
+        finally:
+            self.parts = []
+            self.done.set()
+
+    def raise_if_corrupt(self) -> None:
+        if self.error is not None:
+            raise IndexFormatError(self.error)
+
+
+def _crc(data: memoryview) -> int:
+    crc = 0
+    for at in range(0, data.nbytes, _CRC_CHUNK):
+        crc = zlib.crc32(data[at : at + _CRC_CHUNK], crc)
+    return crc
+
+
+def _read_v3(
+    path: str | os.PathLike[str], buf: mmap.mmap
+) -> tuple[dict[str, Any], dict[str, tuple[np.ndarray, int]]]:
+    """The footer and every array of a mapped file, the small arrays' checksums verified;
+    returns each array with its expected CRC."""
+    size = len(buf)
+    end = size - len(_END_MAGIC) - _FOOTER.size
+    if buf[size - len(_END_MAGIC) :] != _END_MAGIC:
+        raise IndexFormatError(f"{path}: truncated or damaged trailer")
+    flen, fcrc = _FOOTER.unpack_from(buf, end)
+    if flen > end - len(_MAGIC):
+        raise IndexFormatError(f"{path}: truncated or damaged trailer")
+    footer = buf[end - flen : end]
+    if zlib.crc32(footer) != fcrc:
+        raise IndexFormatError(f"{path}: checksum mismatch in the footer, the file is corrupt")
+    head = json.loads(footer)
+    arrays = {}
+    for name, (dtype, count, offset, crc) in head["arrays"].items():
+        dt = np.dtype(dtype)
+        if offset < len(_MAGIC) or offset + count * dt.itemsize > end - flen:
+            raise ValueError(f"array {name} lies outside the file")
+        arr = np.frombuffer(buf, dtype=dt, count=count, offset=offset)
+        if name not in _LAZY and _crc(memoryview(arr).cast("B")) != crc:
+            raise IndexFormatError(f"{path}: checksum mismatch in {name}, the file is corrupt")
+        arrays[name] = (arr, crc)
+    return head, arrays
+
+
+def _parse_v2(payload: memoryview) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    at = 0
+
+    def take(count: int, dtype: Any) -> np.ndarray:
+        nonlocal at
+        nbytes = count * np.dtype(dtype).itemsize
+        if at + nbytes > len(payload):
+            raise ValueError("payload shorter than its header says")
+        out = np.frombuffer(payload, dtype=dtype, count=count, offset=at)
+        at += nbytes
+        return out
+
+    (hlen,) = _LEN.unpack(take(_LEN.size, np.uint8).tobytes())
+    head = json.loads(take(hlen, np.uint8).tobytes())
+    n, n_terms = int(head["slots"]), int(head["terms"])
+    arrays = {"term_bytes": take(int(head["term_bytes"]), np.uint8)}
+    arrays["pids"] = take(n, np.int64)
+    arrays["lengths"] = take(n, np.float64)
+    arrays["alive"] = take(n, np.uint8)
+    arrays["df"] = take(n_terms, np.int64)
+    arrays["base_off"] = take(int(head["base_terms"]) + 1, np.int64)
+    arrays["base_slots"] = take(int(head["base_postings"]), np.int32)
+    arrays["base_tfs"] = take(int(head["base_postings"]), np.int32)
+    arrays["tail_tids"] = take(int(head["tail_terms"]), np.int64)
+    arrays["tail_sizes"] = take(arrays["tail_tids"].size, np.int64)
+    arrays["tail_slots"] = take(int(head["tail_postings"]), np.int32)
+    arrays["tail_tfs"] = take(int(head["tail_postings"]), np.int32)
+    arrays["bterm_off"] = take(int(head["base_slots"]) + 1, np.int64)
+    arrays["bterms"] = take(int(head["base_slot_terms"]), np.int32)
+    arrays["new_sizes"] = take(n - int(head["base_slots"]), np.int64)
+    arrays["new_terms"] = take(int(head["new_slot_terms"]), np.int32)
+    return head, arrays
+
+
+def _max_ratios(
+    off: np.ndarray, slots: np.ndarray, tfs: np.ndarray, norm: np.ndarray
+) -> np.ndarray:
+    """Per term of a CSR block, the largest ``tf / (tf + norm[slot])`` (0 for none), in
+    chunks of a few million postings to bound the temporary arrays."""
+    n_terms = off.size - 1
+    out = np.zeros(n_terms, dtype=np.float64)
+    chunk = 1 << 22
+    ta = 0
+    while ta < n_terms:
+        # Whole terms, at least one, about ``chunk`` postings.
+        tb = int(np.searchsorted(off, off[ta] + chunk, side="right")) - 1
+        tb = min(max(tb, ta + 1), n_terms)
+        p0, p1 = int(off[ta]), int(off[tb])
+        if p1 > p0:
+            tf = tfs[p0:p1].astype(np.float64)
+            ratio = tf / (tf + norm[slots[p0:p1]])
+            starts = off[ta:tb]
+            used = np.flatnonzero(np.diff(off[ta : tb + 1]))
+            out[ta + used] = np.maximum.reduceat(ratio, starts[used] - p0)
+        ta = tb
+    return out
+
+
+def _merge(
+    parts_s: list[np.ndarray], parts_v: list[np.ndarray], mask: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct slots of several ascending slot arrays with their summed values, those
+    outside ``mask`` dropped. Sorting runs that are each sorted is a few merges (timsort),
+    and it stays in cache, unlike scattering into a per-slot accumulator."""
+    if len(parts_s) == 1:
+        slots, values = parts_s[0], parts_v[0]
+    else:
+        cat = np.concatenate(parts_s)
+        order = np.argsort(cat, kind="stable")
+        cat = cat[order]
+        starts = np.flatnonzero(np.concatenate(([True], cat[1:] != cat[:-1])))
+        slots = cat[starts]
+        values = np.add.reduceat(np.concatenate(parts_v)[order], starts)
+    if mask is not None:
+        keep = mask[slots]
+        slots, values = slots[keep], values[keep]
+    return slots, values
+
+
+def _kth(values: np.ndarray, k: int) -> float:
+    """The k-th largest of ``values``, 0 if there are fewer."""
+    if values.size < k:
+        return 0.0
+    return float(np.partition(values, values.size - k)[values.size - k])
 
 
 def _grown(arr: np.ndarray, size: int) -> np.ndarray:

@@ -20,9 +20,21 @@ open paragraphs), so the weights blend two sets by how spoken the section reads.
 taken greedily by score, MMR-style — a unit whose sentence is too similar to one already chosen
 is skipped — until the budget is spent; at most one unit per sentence.
 
+Under a tight character budget (at most :data:`HEADLINE_MAX_CHARS`), a written section without
+topic sentences gets a *headline* instead: the one unit, or two units from different sentences,
+with the highest expected ROUGE-1 F1 against a heading. A small logistic model
+(:class:`HeadingModel`, ``models/data/heading_chars.json``) estimates for each character of the
+section the probability that a drafter's heading uses it -- from how many of the section's
+sentences, paragraph openings, first clauses and short sub-headings hold it, where it first
+occurs, and a prior table of how often headings keep that character -- and a unit's expected
+F1 is its summed probabilities over its length plus the heading's. Budget use matters: under a
+20-character budget, two short leading clauses often match more than one long sentence's start.
+Thanks and hand-overs are never headline units, and a trimmed unit keeps ``min_trim_tokens``.
+
 The weights were tuned on the ``dev`` rows of VCSum (spoken meetings, cross-fitted against the
 register table, see :data:`SPOKEN_WEIGHTS`) and on half of the Government Work Report
-subsections (written), see ``service/evals/summ.py``; the other rows are held out.
+subsections (written), see ``service/evals/summ.py``; the other rows are held out. The headline
+model was fitted on the same dev rows (``scripts/tune_summ.py --heading-model``).
 
 The result is returned in document order. Every budget holds: at most ``max_sentences``
 extracts, and at most the character budget in total. With no budget at all, the sentence budget is
@@ -39,12 +51,15 @@ bring their own sub-points, a budget of one sentence per point still holds every
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from numbers import Integral, Real
+from pathlib import Path
 
 import numpy as np
 
@@ -53,14 +68,22 @@ from models.text import Sentence, split_clauses
 
 __all__ = [
     "FEATURES",
+    "HEADING_FEATURES",
+    "HEADLINE_MAX_CHARS",
     "SPOKEN_WEIGHTS",
     "WRITTEN_WEIGHTS",
     "Budget",
     "Extract",
+    "HeadingModel",
     "Summarizer",
     "SummaryError",
     "Weights",
+    "default_heading_model",
     "default_max_sentences",
+    "fit_heading_prior",
+    "fit_logistic",
+    "heading_char_stats",
+    "heading_design",
 ]
 
 
@@ -333,6 +356,18 @@ def _upto(ends: list[int], totals: list[int], position: int) -> int:
     return totals[k - 1] if k else 0
 
 
+def _spokenness(text: str, sents: Sequence[Sentence]) -> float:
+    """0 for written text, 1 for a transcript, by the share of strictly spoken markers."""
+    section_chars = sum(s.end - s.start for s in sents)
+    strict = sum(
+        len(m.group()) for s in sents for m in _STRICTLY_SPOKEN.finditer(text, s.start, s.end)
+    )
+    spokenness = (strict / max(section_chars, 1) - _WRITTEN_BELOW) / (
+        _SPOKEN_ABOVE - _WRITTEN_BELOW
+    )
+    return min(1.0, max(0.0, spokenness))
+
+
 def _analyse(text: str, sents: Sequence[Sentence], trim: bool) -> _Analysis:
     """Candidate units of a section and their features.
 
@@ -433,13 +468,7 @@ def _analyse(text: str, sents: Sequence[Sentence], trim: bool) -> _Analysis:
     ).reshape(9, n_tokens)
     prefix = np.concatenate([np.zeros((9, 1)), np.cumsum(per_token, axis=1)], axis=1)
 
-    section_chars = sum(s.end - s.start for s in sents)
-    strict = sum(
-        len(m.group()) for s in sents for m in _STRICTLY_SPOKEN.finditer(text, s.start, s.end)
-    )
-    spokenness = (strict / max(section_chars, 1) - _WRITTEN_BELOW) / (
-        _SPOKEN_ABOVE - _WRITTEN_BELOW
-    )
+    spokenness = _spokenness(text, sents)
 
     u_sentence: list[int] = []
     u_end: list[int] = []
@@ -512,7 +541,7 @@ def _analyse(text: str, sents: Sequence[Sentence], trim: bool) -> _Analysis:
         end=unit_end,
         tokens=unit_tokens,
         features=features,
-        spokenness=min(1.0, max(0.0, spokenness)),
+        spokenness=spokenness,
         sentence_tokens=np.diff(starts).tolist(),
         boilerplate=boilerplate,
         rows=rows,
@@ -547,6 +576,7 @@ class Summarizer:
         min_trim_tokens: int = 8,
         spoken: Weights = SPOKEN_WEIGHTS,
         written: Weights = WRITTEN_WEIGHTS,
+        headline: HeadingModel | bool = True,
     ) -> None:
         for name, value in (("redundancy", redundancy), ("topic_redundancy", topic_redundancy)):
             if not 0.0 < value <= 1.0:
@@ -563,6 +593,8 @@ class Summarizer:
         self.min_trim_tokens = min_trim_tokens
         self.spoken = spoken
         self.written = written
+        # True: the shipped model, loaded on first use; False: never use headline mode.
+        self._headline = headline
 
     def summarize(self, text: str, sentences: Sequence[Sentence], budget: Budget) -> list[Extract]:
         """Summarise one section: ``sentences`` are its sentences (children's included).
@@ -580,14 +612,61 @@ class Summarizer:
             max_sentences = default_max_sentences(sum(s.topic for s in sents))
         if char_limit == 0:
             return []
-        analysis = _analyse(text, sents, trim=char_limit is not None)
-        chosen = self._choose(
-            text, sents, analysis, self.scores(analysis), char_limit, max_sentences
-        )
+        chosen = self._choose_headline(text, sents, char_limit, max_sentences)
+        if not chosen:
+            analysis = _analyse(text, sents, trim=char_limit is not None)
+            chosen = self._choose(
+                text, sents, analysis, self.scores(analysis), char_limit, max_sentences
+            )
         return [
             Extract(start=start, end=end, paragraph=sents[i].paragraph, trimmed=trimmed)
             for i, (start, end, trimmed) in sorted(chosen.items())
         ]
+
+    @property
+    def heading_model(self) -> HeadingModel | None:
+        if self._headline is True:
+            return default_heading_model()
+        return self._headline or None
+
+    def _choose_headline(
+        self,
+        text: str,
+        sents: Sequence[Sentence],
+        char_limit: int | None,
+        max_sentences: int | None,
+    ) -> dict[int, tuple[int, int, bool]]:
+        """Headline mode: for written text without topic sentences under a character budget of
+        at most :data:`HEADLINE_MAX_CHARS`, the one or two leading pieces of sentences with the
+        highest expected ROUGE-1 against a heading (see :class:`HeadingModel`). {} when it does
+        not apply or when no unit fits."""
+        if (
+            char_limit is None
+            or char_limit > HEADLINE_MAX_CHARS
+            or any(s.topic for s in sents)
+            or _spokenness(text, sents) >= _HEADLINE_SPOKENNESS
+        ):
+            return {}
+        model = self.heading_model
+        if model is None:
+            return {}
+        toks = _tokens(text, sents)
+        units = _headline_units(text, sents, toks, char_limit, self.min_trim_tokens)
+        if not units:
+            return {}
+        starts = [s.start for s in sents]
+        picked = _choose_headline_units(
+            units,
+            starts,
+            toks,
+            model._probabilities(toks, sents),
+            char_limit,
+            2 if max_sentences is None else max_sentences,
+        )
+        return {
+            units[k][0]: (starts[units[k][0]], units[k][1], units[k][1] != sents[units[k][0]].end)
+            for k in picked
+        }
 
     def scores(self, analysis: _Analysis) -> np.ndarray:
         """Every unit's score: the blend of the spoken and written weights, dotted with its
@@ -753,3 +832,310 @@ def _checked(text: str, sentences: Sequence[Sentence]) -> list[Sentence]:
             )
         out.append(s)
     return out
+
+
+# -- headlines: a heading-like summary under a tight character budget ---------------------------
+
+# Under a budget this short, a summary is a headline: one or two short units chosen for the
+# characters a drafter's heading would use, not the section's most central long sentence.
+HEADLINE_MAX_CHARS = 60
+# Headline mode is for written text only: a transcript's "headline" is not what VCSum rewards.
+_HEADLINE_SPOKENNESS = 0.5
+# A budget's worth of reference text holds about 8 % punctuation, which ROUGE does not count.
+_REFERENCE_TOKEN_SHARE = 0.92
+# A sentence this short that opens a paragraph is usually a sub-heading ("推进国资国企改革。").
+_SHORT_SENTENCE_TOKENS = 20
+# How many units (best alone, and densest) are paired up; see _choose_headline_units.
+_HEADLINE_PAIR_POOL = 40
+HEADING_MODEL_FILE = Path(__file__).parent / "data" / "heading_chars.json"
+
+HEADING_FEATURES = (
+    "prior",
+    "log_count",
+    "sentence_share",
+    "first_position",
+    "opener_share",
+    "first_clause_share",
+    "log_sentences",
+    "prior_x_share",
+    "short_opener_share",
+    "in_first_sentence",
+    "has_short_opener",
+)
+
+
+@dataclass(slots=True)
+class _Tokens:
+    """A section's tokens in reading order: gram id, sentence, and whether the token lies in its
+    sentence's first clause; ``bounds[i]`` is sentence ``i``'s first token."""
+
+    vocab: dict[str, int]
+    ids: np.ndarray
+    sentence: np.ndarray
+    first_clause: np.ndarray
+    bounds: np.ndarray
+
+
+def _tokens(text: str, sents: Sequence[Sentence]) -> _Tokens:
+    vocab: dict[str, int] = {}
+    ids: list[int] = []
+    counts: list[int] = []
+    first_clause: list[int] = []
+    for s in sents:
+        toks = _TOKEN.findall(text, s.start, s.end)
+        ids.extend([vocab.setdefault(t, len(vocab)) for t in map(str.lower, toks)])
+        counts.append(len(toks))
+        clause = split_clauses(text, s.start, s.end)[:1]
+        first_clause.append(len(_TOKEN.findall(text, s.start, clause[0][1])) if clause else 0)
+    n_tokens = np.asarray(counts, dtype=np.intp)
+    bounds = np.concatenate([[0], np.cumsum(n_tokens)]).astype(np.intp)
+    sentence = np.repeat(np.arange(len(sents), dtype=np.intp), n_tokens)
+    within = np.arange(len(ids)) - bounds[sentence]
+    return _Tokens(
+        vocab,
+        np.asarray(ids, dtype=np.intp),
+        sentence,
+        within < np.asarray(first_clause, dtype=np.intp)[sentence],
+        bounds,
+    )
+
+
+def heading_char_stats(text: str, sents: Sequence[Sentence]) -> tuple[list[str], np.ndarray]:
+    """Every distinct token of a section and its statistics there, one row per token: the
+    columns of :data:`HEADING_FEATURES` other than ``prior`` and ``prior_x_share``.
+
+    A heading restates what its section keeps coming back to (``sentence_share``), what its
+    paragraphs open with (``opener_share``, ``first_clause_share``) and what its short
+    sub-headings say (``short_opener_share``).
+    """
+    return _char_stats(_tokens(text, sents), sents)
+
+
+def _char_stats(toks: _Tokens, sents: Sequence[Sentence]) -> tuple[list[str], np.ndarray]:
+    n = len(sents)
+    v = len(toks.vocab)
+    if v == 0:
+        return [], np.zeros((0, 9))
+    ids, sentence = toks.ids, toks.sentence
+    per_sentence = np.bincount(sentence, minlength=n)
+    opener = np.array(
+        [i == 0 or sents[i - 1].paragraph != s.paragraph for i, s in enumerate(sents)], dtype=bool
+    )
+    short_opener = opener & (per_sentence <= _SHORT_SENTENCE_TOKENS)
+
+    def share(mask: np.ndarray, of: int) -> np.ndarray:
+        """In how many sentences (of the tokens selected by ``mask``) each gram occurs, / of."""
+        distinct = np.unique(sentence[mask] * v + ids[mask]) % v
+        return np.bincount(distinct, minlength=v) / max(of, 1)
+
+    everywhere = np.ones(len(ids), dtype=bool)
+    first_position = np.full(v, len(ids))
+    np.minimum.at(first_position, ids, np.arange(len(ids)))
+    stats = np.column_stack(
+        [
+            np.log(np.bincount(ids, minlength=v)),
+            share(everywhere, n),
+            first_position / len(ids),
+            share(opener[sentence], int(opener.sum())),
+            share(toks.first_clause, n),
+            np.full(v, math.log(n)),
+            share(short_opener[sentence], int(short_opener.sum())),
+            np.bincount(ids[sentence == 0], minlength=v) > 0,
+            np.full(v, float(short_opener.any())),
+        ]
+    ).astype(np.float64)
+    return list(toks.vocab), stats
+
+
+def _add_all(counts: dict[str, int], keys: set[str]) -> None:
+    for k in keys:
+        counts[k] = counts.get(k, 0) + 1
+
+
+def heading_design(
+    chars: Sequence[str], stats: np.ndarray, prior: dict[str, float], base: float
+) -> np.ndarray:
+    """The feature matrix (columns :data:`HEADING_FEATURES`) from :func:`heading_char_stats`
+    and a prior table; a token the table has not seen gets ``base``."""
+    p = np.array([prior.get(c, base) for c in chars], dtype=np.float64)
+    return np.column_stack([p, stats[:, :5], stats[:, 5], p * stats[:, 1], stats[:, 6:]])
+
+
+def fit_heading_prior(
+    pairs: Sequence[tuple[str, str]], smoothing: float = 1.0
+) -> tuple[dict[str, float], float]:
+    """Per token, the smoothed log odds that it is in a section's heading given that it is in
+    the section's text, from ``(text, heading)`` pairs; and the log odds over all tokens (the
+    value for an unseen token)."""
+    in_heading: dict[str, int] = {}
+    in_text: dict[str, int] = {}
+    for text, heading in pairs:
+        kept = {t.lower() for t in _TOKEN.findall(heading)}
+        present = {t.lower() for t in _TOKEN.findall(text)}
+        _add_all(in_text, present)
+        _add_all(in_heading, present & kept)
+    rate = sum(in_heading.values()) / max(sum(in_text.values()), 1)
+    rate = min(max(rate, 1e-6), 1 - 1e-6)
+    prior = {
+        c: math.log(
+            (in_heading.get(c, 0) + smoothing * rate)
+            / (n - in_heading.get(c, 0) + smoothing * (1 - rate))
+        )
+        for c, n in in_text.items()
+    }
+    return prior, math.log(rate / (1 - rate))
+
+
+def fit_logistic(
+    x: np.ndarray, y: np.ndarray, l2: float = 5.0, iterations: int = 50
+) -> tuple[np.ndarray, float]:
+    """L2-penalised logistic regression by Newton's method: minimises the summed log loss plus
+    ``l2 * |coef|^2`` (the intercept is not penalised; scikit-learn's ``C`` is ``1 / (2 l2)``)."""
+    design = np.column_stack([x, np.ones(len(x))])
+    w = np.zeros(design.shape[1])
+    penalty = np.full(design.shape[1], 2.0 * l2)
+    penalty[-1] = 0.0
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-(design @ w)))
+        gradient = design.T @ (p - y) + penalty * w
+        hessian = (design * (p * (1 - p))[:, None]).T @ design + np.diag(penalty)
+        step = np.linalg.solve(hessian, gradient)
+        w -= step
+        if float(np.max(np.abs(step))) < 1e-10:
+            break
+    return w[:-1], float(w[-1])
+
+
+@dataclass(frozen=True, slots=True)
+class HeadingModel:
+    """How likely each character of a section is to be in its heading: a logistic model over
+    :data:`HEADING_FEATURES`, with a per-character prior table (log odds fitted on headings)."""
+
+    prior: dict[str, float]
+    base: float
+    coef: tuple[float, ...]
+    intercept: float
+
+    def probabilities(self, text: str, sents: Sequence[Sentence]) -> dict[str, float]:
+        """Each distinct token of the section and its probability of being in the heading."""
+        toks = _tokens(text, sents)
+        return dict(zip(toks.vocab, self._probabilities(toks, sents).tolist(), strict=True))
+
+    def _probabilities(self, toks: _Tokens, sents: Sequence[Sentence]) -> np.ndarray:
+        chars, stats = _char_stats(toks, sents)
+        if not chars:
+            return np.zeros(0)
+        logits = heading_design(chars, stats, self.prior, self.base) @ np.asarray(self.coef)
+        return 1.0 / (1.0 + np.exp(-(logits + self.intercept)))
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "features": list(HEADING_FEATURES),
+            "coef": [round(c, 6) for c in self.coef],
+            "intercept": round(self.intercept, 6),
+            "base": round(self.base, 4),
+            "prior": {c: round(v, 3) for c, v in sorted(self.prior.items())},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> HeadingModel:
+        if data.get("features") != list(HEADING_FEATURES):
+            raise ValueError("heading model features do not match HEADING_FEATURES")
+        return cls(
+            prior={str(k): float(v) for k, v in dict(data["prior"]).items()},  # type: ignore[call-overload]
+            base=float(data["base"]),  # type: ignore[arg-type]
+            coef=tuple(float(c) for c in data["coef"]),  # type: ignore[attr-defined]
+            intercept=float(data["intercept"]),  # type: ignore[arg-type]
+        )
+
+
+@cache
+def default_heading_model() -> HeadingModel | None:
+    """The shipped model (``models/data/heading_chars.json``), or None when the file is absent:
+    without it, tight budgets use the ordinary unit scores."""
+    if not HEADING_MODEL_FILE.exists():
+        return None
+    return HeadingModel.from_json(json.loads(HEADING_MODEL_FILE.read_text("utf-8")))
+
+
+def _headline_units(
+    text: str, sents: Sequence[Sentence], toks: _Tokens, char_limit: int, min_trim_tokens: int
+) -> list[tuple[int, int, int, int]]:
+    """``(sentence, end, first token, token count)`` of every unit within ``char_limit``: a
+    whole sentence or its leading clauses (at least ``min_trim_tokens`` tokens), the trailing
+    clause mark dropped."""
+    bounds = toks.bounds
+    out: list[tuple[int, int, int, int]] = []
+    for i, s in enumerate(sents):
+        if _is_boilerplate(text[s.start : s.end]):  # thanks and hand-overs are no headline
+            continue
+        ends = {s.end}
+        for _, clause_end in split_clauses(text, s.start, s.end)[:-1]:
+            if clause_end - s.start > char_limit + 1:
+                break
+            ends.add(_kept_end(text, s.start, clause_end))
+        lo, hi = int(bounds[i]), int(bounds[i + 1])
+        seen: set[int] = set()
+        for end in sorted(ends):
+            if end - s.start > char_limit:
+                break
+            k = min(len(_TOKEN.findall(text, s.start, end)), hi - lo)
+            if end != s.end and k < min_trim_tokens:
+                continue
+            if k > 0 and k not in seen:  # a clause of marks only is the same unit again
+                seen.add(k)
+                out.append((i, end, lo, k))
+    return out
+
+
+def _choose_headline_units(
+    units: Sequence[tuple[int, int, int, int]],
+    starts: Sequence[int],
+    toks: _Tokens,
+    probabilities: np.ndarray,
+    char_limit: int,
+    max_units: int,
+) -> list[int]:
+    """Indices of the one or two units (two only from different sentences, together within
+    ``char_limit``) with the highest expected ROUGE-1 F1 against a heading: the expected number
+    of matched tokens (the summed probabilities of its distinct tokens) over its token count
+    plus the heading's expected one."""
+    sentence = np.array([u[0] for u in units], dtype=np.intp)
+    length = np.array([u[1] - starts[u[0]] for u in units], dtype=np.intp)
+    ntok = np.array([u[3] for u in units], dtype=np.float64)
+    rows = np.repeat(np.arange(len(units)), [u[3] for u in units])
+    grams = toks.ids[np.concatenate([np.arange(u[2], u[2] + u[3]) for u in units])]
+    used, cols = np.unique(grams, return_inverse=True)
+    present = np.zeros((len(units), len(used)))
+    present[rows, cols] = 1.0
+    p = probabilities[used]
+    # Products by einsum, not BLAS: the matrices are small, and BLAS threads on a busy machine
+    # cost more than they save.
+    expected = np.einsum("uk,k->u", present, p)
+    reference = _REFERENCE_TOKEN_SHARE * char_limit
+    single = 2.0 * expected / (ntok + reference)
+    best = int(np.argmax(single))
+    if max_units < 2 or len(units) < 2:
+        return [best]
+    # Pairs only among the best singles and the densest units: a long section has hundreds of
+    # units, and a good pair is made of units that are good alone or dense (matches per token).
+    keep = np.union1d(
+        np.argsort(-single, kind="stable")[:_HEADLINE_PAIR_POOL],
+        np.argsort(-expected / ntok, kind="stable")[:_HEADLINE_PAIR_POOL],
+    )
+    sub = present[keep]
+    # A token in both units is matched once: subtract what the two share.
+    shared = np.einsum("ak,bk->ab", sub * p, sub)
+    pair_expected = expected[keep, None] + expected[None, keep] - shared
+    allowed = (sentence[keep, None] < sentence[None, keep]) & (
+        length[keep, None] + length[None, keep] <= char_limit
+    )
+    pair = np.where(
+        allowed,
+        2.0 * pair_expected / (ntok[keep, None] + ntok[None, keep] + reference),
+        -np.inf,
+    )
+    i, j = np.unravel_index(int(np.argmax(pair)), pair.shape)
+    if pair[i, j] > single[best]:
+        return [int(keep[i]), int(keep[j])]
+    return [best]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -88,6 +89,8 @@ class Retriever:
         self._store: Store | None = None
         # BM25 tokens computed by ``embed`` (outside the write lock), by text, until ``add``.
         self._tokenized: dict[str, list[str]] = {}
+        # Set when the mapped BM25 file fails its background check: see ``_lexical``.
+        self._lexical_damaged = False
         self.vectors = self._new_vectors()
         self.bm25 = BM25Index()
 
@@ -128,7 +131,7 @@ class Retriever:
             self.vectors = self._new_vectors()
 
         stored = np.asarray(store.passage_ids(), dtype=np.int64)
-        orphans = np.setdiff1d(self.vectors.ids(), stored, assume_unique=True)
+        orphans = _not_in(self.vectors.ids(), stored)
         if len(orphans):
             self.vectors.remove(orphans)
         missing_vectors = stored[~self.vectors.contains(stored)]
@@ -161,7 +164,15 @@ class Retriever:
             # Bulk additions sit in the BM25 tail; one merge makes them a base that later
             # start-ups load as a few array views.
             self.bm25.compact()
-        if len(orphans) or embedded or rebuilt or lexical_changed:
+        # An index file in the previous format is rewritten once, in the mappable one.
+        if (
+            len(orphans)
+            or embedded
+            or rebuilt
+            or lexical_changed
+            or self.vectors.upgraded
+            or self.bm25.needs_rewrite
+        ):
             self.save()
         store.set_meta(_EMBEDDER_KEY, self.embedder_id)
         return ReconcileReport(loaded, len(orphans), embedded, rebuilt)
@@ -179,7 +190,8 @@ class Retriever:
             self.bm25 = BM25Index()
             return stored, True
         changed = False
-        for pid in np.setdiff1d(self.bm25.pids(), stored).tolist():
+        present = self.bm25.pids()
+        for pid in _not_in(present, stored).tolist():
             self.bm25.remove(pid)
             changed = True
         # A retitle keeps passage ids but changes their tokens: compare the titles saved with
@@ -188,8 +200,9 @@ class Retriever:
         stale = [d for d, t in _titles(store).items() if saved_titles.get(d) != t]
         for pid in store.passage_ids(stale) if stale else []:
             changed |= self.bm25.remove(pid)
-        present = self.bm25.pids()
-        missing = np.setdiff1d(stored, present)
+        if changed:
+            present = self.bm25.pids()
+        missing = _not_in(stored, present)
         return missing, changed or missing.size > 0
 
     @staticmethod
@@ -208,6 +221,23 @@ class Retriever:
             chunk = ids[start : start + batch].tolist()
             found = store.get_passages(chunk)
             yield [found[i] for i in chunk if i in found]
+
+    @contextmanager
+    def _lexical_guard(self) -> Iterator[None]:
+        """Run a BM25 step; if it finds the index damaged, drop the index.
+
+        The mapped BM25 file's large arrays are checked in the background after start-up. If
+        that check fails, the index is not trusted again: it is replaced by an empty one and its
+        file is deleted and not written again, so the next start-up re-tokenises every passage
+        from the store; until then search runs on the vectors alone.
+        """
+        try:
+            yield
+        except IndexFormatError as exc:
+            log.error("BM25 index damaged (%s); it will be rebuilt from the store", exc)
+            self._lexical_damaged = True
+            self.bm25 = BM25Index()
+            self.lexical_path.unlink(missing_ok=True)
 
     # -- mutation (caller holds the write lock) ---------------------------------------------
     def embed(self, texts: list[str]) -> np.ndarray:
@@ -239,34 +269,37 @@ class Retriever:
         if not ids:
             return
         self.vectors.add(np.asarray(ids, dtype=np.int64), vectors)
-        self.bm25.add_many(
-            ids,
-            [
-                self._text_tokens(t) + list(_heading_tokens(h))
-                for t, h in zip(texts, headings, strict=True)
-            ],
-        )
+        tokens = [
+            self._text_tokens(t) + list(_heading_tokens(h))
+            for t, h in zip(texts, headings, strict=True)
+        ]
+        with self._lexical_guard():
+            self.bm25.add_many(ids, tokens)
 
     def retitle(self, ids: list[int], texts: list[str], headings: list[str]) -> None:
         """A document's title changed: its passages' lexical entries change with it."""
-        for pid in ids:
-            self.bm25.remove(pid)
-        self.bm25.add_many(
-            ids, [passage_tokens(t, h) for t, h in zip(texts, headings, strict=True)]
-        )
+        with self._lexical_guard():
+            for pid in ids:
+                self.bm25.remove(pid)
+            self.bm25.add_many(
+                ids, [passage_tokens(t, h) for t, h in zip(texts, headings, strict=True)]
+            )
         self._dirty = True
 
     def remove(self, ids: list[int]) -> None:
         if not ids:
             return
         self.vectors.remove(np.asarray(ids, dtype=np.int64))
-        for pid in ids:
-            self.bm25.remove(pid)
+        with self._lexical_guard():
+            for pid in ids:
+                self.bm25.remove(pid)
 
     def save(self) -> None:
         self.vectors.save(self.index_path)
-        titles = _titles(self._store) if self._store is not None else {}
-        self.bm25.save(self.lexical_path, extra={"titles": titles})
+        if not self._lexical_damaged:
+            titles = _titles(self._store) if self._store is not None else {}
+            with self._lexical_guard():
+                self.bm25.save(self.lexical_path, extra={"titles": titles})
         self._dirty = False
         self._saved_at = time.monotonic()
 
@@ -286,6 +319,13 @@ class Retriever:
             self.save()
 
     # -- search (caller holds the read lock) ------------------------------------------------
+    def _lexical(
+        self, tokens: list[str], k: int, allowed: set[int] | None
+    ) -> list[tuple[int, float]]:
+        with self._lexical_guard():
+            return self.bm25.search(tokens, k, allowed)
+        return []
+
     def search(self, query: str, k: int, allowed_ids: list[int] | None = None) -> list[Scored]:
         """The ``k`` best passages: max-normalised BM25 plus ``dense_weight`` x cosine.
 
@@ -294,9 +334,12 @@ class Retriever:
         """
         pool = max(self.pool, k)
         allowed_set = None if allowed_ids is None else set(allowed_ids)
-        lexical = self.bm25.search(query_tokens(query), pool, allowed_set)
+        lexical = self._lexical(query_tokens(query), pool, allowed_set)
         dense: list[tuple[int, float]] = []
-        if self.dense_weight > 0 and len(self.vectors):
+        # Vectors that failed their background check are not trusted: lexical only until the
+        # restart that re-embeds them from the store.
+        use_dense = self.dense_weight > 0 and len(self.vectors) > 0 and not self.vectors.damaged
+        if use_dense:
             qvec = self.encoder.encode([query])
             allowed = None if allowed_ids is None else np.asarray(allowed_ids, dtype=np.int64)
             dense = self.vectors.search(qvec, pool, allowed)[0]
@@ -305,7 +348,7 @@ class Retriever:
         lex = {pid: (s / top_lexical if top_lexical > 0 else 0.0) for pid, s in lexical}
         cos = dict(dense)
         missing = [pid for pid in lex if pid not in cos]
-        if missing and self.dense_weight > 0 and len(self.vectors):
+        if missing and use_dense:
             # Lexical candidates outside the dense pool still get their exact cosine.
             cos.update(self.vectors.similarity(qvec[0], np.asarray(missing, dtype=np.int64)))
         w = self.dense_weight
@@ -317,6 +360,21 @@ class Retriever:
         return [
             Scored(pid, score, lex.get(pid, 0.0), cos.get(pid, 0.0)) for score, pid in ranked[:k]
         ]
+
+
+def _not_in(values: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """The ``values`` absent from ``present`` (int64 ids, each unique), in their order.
+
+    Binary search into ``present`` (sorted only if it is not already, as the store's ids are):
+    at 1M ids ``np.setdiff1d`` sorted both sides, 0.9 s of every start-up.
+    """
+    if present.size == 0 or values.size == 0:
+        return values.copy()
+    if not bool(np.all(present[1:] >= present[:-1])):
+        present = np.sort(present)
+    at = np.searchsorted(present, values)
+    at[at == present.size] = 0
+    return values[present[at] != values]
 
 
 def _titles(store: Store) -> dict[str, str]:

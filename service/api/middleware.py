@@ -155,19 +155,21 @@ class RequestLogMiddleware:
             duration = time.perf_counter() - started
             route = self.labels(scope)
             self.metrics.observe(scope["method"], route, status, duration)
-            access_log.info(
-                "%s %s %d %.1f ms",
-                scope["method"],
-                scope["path"],
-                status,
-                duration * 1000,
-                extra={
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "route": route,
-                    "status": status,
-                    "duration_ms": round(duration * 1000, 2),
-                    "request_id": request_id,
-                    "client": (scope.get("client") or ("", 0))[0],
-                },
-            )
+            # Gather the line's fields only when it is written.
+            if access_log.isEnabledFor(logging.INFO):
+                access_log.info(
+                    "%s %s %d %.1f ms",
+                    scope["method"],
+                    scope["path"],
+                    status,
+                    duration * 1000,
+                    extra={
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "route": route,
+                        "status": status,
+                        "duration_ms": round(duration * 1000, 2),
+                        "request_id": request_id,
+                        "client": (scope.get("client") or ("", 0))[0],
+                    },
+                )

@@ -17,8 +17,10 @@ figures were measured on).
 printing a sample, invariant checks and sections per second.
 
 Splits: VCSum has its own ``dev``/``test``. The gwr rows have none, so a fixed hash of the row id
-makes one (``dev`` when ``crc32(id)`` is even). The summariser's weights were tuned on the dev
-rows only; ``test`` rows are held out.
+makes one (``dev`` when ``crc32(id)`` is even). The summariser's weights, and the headline
+model (``models/data/heading_chars.json``, fitted by ``scripts/tune_summ.py --heading-model``),
+were tuned on the dev rows only; ``test`` rows are held out. Rows with a ``kind`` field (gwr:
+subsection or enumerated paragraph) also get a line per kind.
 """
 
 from __future__ import annotations
@@ -109,6 +111,7 @@ class RowScore:
     f1: tuple[float, float, float]  # R-1, R-2, R-L
     lead_f1: tuple[float, float, float]
     mmr_f1: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    kind: str = ""  # the row's ``kind`` field, if any (gwr: subsection or enumerated paragraph)
 
 
 # The issue's baselines this module re-runs row by row (so that they get bootstrap intervals
@@ -180,8 +183,14 @@ class ReferenceReport:
     resamples: int = 1000
     seed: int = 0
 
-    def intervals(self, split: str | None, attr: str = "f1") -> list[Interval]:
-        rows = [r for r in self.rows if split is None or r.split == split]
+    def intervals(
+        self, split: str | None, attr: str = "f1", kind: str | None = None
+    ) -> list[Interval]:
+        rows = [
+            r
+            for r in self.rows
+            if (split is None or r.split == split) and (kind is None or r.kind == kind)
+        ]
         return [
             bootstrap([getattr(r, attr)[k] for r in rows], resamples=self.resamples, seed=self.seed)
             for k in range(3)
@@ -231,6 +240,18 @@ class ReferenceReport:
                 f"  {name:5} n={size:<4} "
                 + "  ".join(f"{m} {iv}" for m, iv in zip(METRICS, ours, strict=True))
             )
+        kinds = sorted({r.kind for r in self.rows if r.kind})
+        for kind in kinds if len(kinds) > 1 else []:
+            for name, split in groups:
+                size = sum(
+                    1 for r in self.rows if r.kind == kind and (split is None or r.split == split)
+                )
+                ours = self.intervals(split, kind=kind)
+                out.append(
+                    f"  {name:5} n={size:<4} "
+                    + "  ".join(f"{m} {iv}" for m, iv in zip(METRICS, ours, strict=True))
+                    + f"  (kind {kind})"
+                )
         for name, split in groups:
             if name == "dev":  # the weights were tuned there: no claim is made on it
                 continue
@@ -300,6 +321,7 @@ def evaluate_references(
             RowScore(
                 id=str(row["id"]),
                 split=split_of(dataset, row),
+                kind=str(row.get("kind", "")),
                 units=units,
                 f1=_f1("".join(units), reference),
                 lead_f1=_f1(lead_baseline(row["text"], budget), reference),

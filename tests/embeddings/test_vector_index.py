@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from embeddings.errors import EmbeddingError, IndexFormatError
-from embeddings.vector_index import VectorIndex
+from embeddings.vector_index import Rows, VectorIndex
 
 DIM = 16
 
@@ -166,11 +166,11 @@ def test_failed_save_keeps_the_last_good_file(
     VectorIndex(DIM).save(path)  # the last good file: empty
     good_bytes = path.read_bytes()
 
-    def crash_midway(self: VectorIndex, fh: BinaryIO) -> None:
-        fh.write(b"SQAVIDX1 half of a file")
+    def crash_midway(fh: BinaryIO, rows: Rows) -> None:
+        fh.write(b"SQAVEC02 half of a file")
         raise OSError("disk full")
 
-    monkeypatch.setattr(VectorIndex, "_write", crash_midway)
+    monkeypatch.setattr("embeddings.vector_index._write_rows", crash_midway)
     with pytest.raises(OSError, match="disk full"):
         index.save(path)
     assert path.read_bytes() == good_bytes
@@ -235,3 +235,105 @@ def test_dimension_mismatch_raises_index_format_error(
 def test_missing_file_is_file_not_found(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         VectorIndex.load(tmp_path / "nothing.faiss", DIM)
+
+
+def _old_format_file(path: Path, ids: np.ndarray, vectors: np.ndarray) -> None:
+    """A file as the previous release wrote it: one CRC over FAISS IndexIDMap2 bytes."""
+    import struct
+
+    import faiss
+
+    from embeddings.vector_index import _write_wrapped
+
+    index = faiss.IndexIDMap2(faiss.IndexFlatIP(DIM))
+    index.add_with_ids(vectors, ids)
+    with open(path, "wb") as fh:
+        _write_wrapped(fh, b"SQAVIDX1", struct.pack("<I", DIM), index)
+
+
+def test_the_previous_format_loads_and_is_rewritten_on_save(
+    tmp_path: Path, filled: tuple[VectorIndex, np.ndarray, np.ndarray]
+) -> None:
+    index, ids, vectors = filled
+    path = tmp_path / "passages.faiss"
+    _old_format_file(path, ids[::-1].copy(), vectors[::-1].copy())
+    loaded = VectorIndex.load(path, DIM)
+    assert loaded.upgraded and len(loaded) == 50
+    queries = unit_rows(3, seed=5)
+    assert loaded.search(queries, 7) == index.search(queries, 7)
+    loaded.save(path)
+    assert path.read_bytes()[:8] == b"SQAVEC02" and not loaded.upgraded
+    again = VectorIndex.load(path, DIM)
+    assert not again.upgraded
+    assert again.search(queries, 7) == index.search(queries, 7)
+    # A damaged file of the previous format is still refused.
+    _old_format_file(path, ids, vectors)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    path.write_bytes(bytes(data))
+    with pytest.raises(IndexFormatError, match="checksum"):
+        VectorIndex.load(path, DIM)
+
+
+def test_saved_vectors_are_mapped_not_read(
+    tmp_path: Path, filled: tuple[VectorIndex, np.ndarray, np.ndarray]
+) -> None:
+    index, ids, vectors = filled
+    path = tmp_path / "passages.faiss"
+    index.save(path)
+    loaded = VectorIndex.load(path, DIM)
+    assert isinstance(loaded.rows().base, np.memmap)
+    # Added rows live in memory beside the mapping, removed ones are skipped, and a save
+    # compacts both into a new mapped file.
+    extra = unit_rows(3, seed=9)
+    loaded.add([1, 2, 3], extra)
+    loaded.remove([1000, 2])
+    queries = unit_rows(2, seed=6)
+    keep = ids != 1000
+    want_vectors = np.concatenate([vectors[keep], extra[[0, 2]]])
+    want_ids = np.concatenate([ids[keep], [1, 3]])
+    for q, hits in zip(queries, loaded.search(queries, 60), strict=True):
+        assert_same_hits(hits, brute_force(want_vectors, want_ids, q, 60))
+    loaded.save(path)
+    assert loaded.rows().base.shape[0] == 51 and isinstance(loaded.rows().base, np.memmap)
+    assert VectorIndex.load(path, DIM).search(queries, 60) == loaded.search(queries, 60)
+
+
+def test_a_damaged_vector_block_found_in_the_background(
+    tmp_path: Path, filled: tuple[VectorIndex, np.ndarray, np.ndarray]
+) -> None:
+    index, _, _ = filled
+    path = tmp_path / "passages.faiss"
+    index.save(path)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x40  # inside the vectors
+    path.write_bytes(bytes(data))
+    # Checked after load returns (as for a large file): load succeeds, the check flags it.
+    loaded = VectorIndex.load(path, DIM, verify_sync_max=0)
+    loaded.wait_for_check()
+    assert loaded.damaged is not None and "checksum" in loaded.damaged
+    # The file is gone, so the next start-up rebuilds from the store, and a save does not
+    # write untrusted vectors back.
+    assert not path.exists()
+    loaded.save(path)
+    assert not path.exists()
+    # Damaged ids or header are caught before load returns, whatever the threshold.
+    index.save(path)
+    data = bytearray(path.read_bytes())
+    data[30] ^= 0x01  # inside the ids
+    path.write_bytes(bytes(data))
+    with pytest.raises(IndexFormatError, match="checksum"):
+        VectorIndex.load(path, DIM, verify_sync_max=0)
+
+
+def test_an_intact_file_passes_the_background_check(
+    tmp_path: Path, filled: tuple[VectorIndex, np.ndarray, np.ndarray]
+) -> None:
+    index, _, _ = filled
+    path = tmp_path / "passages.faiss"
+    index.save(path)
+    loaded = VectorIndex.load(path, DIM, verify_sync_max=0)
+    loaded.wait_for_check()
+    assert loaded.damaged is None and path.exists()
+    queries = unit_rows(2, seed=3)
+    assert loaded.search(queries, 5) == index.search(queries, 5)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from embeddings.errors import IndexFormatError
-from embeddings.vector_index import VectorIndex, build_pq, pq_subquantizers
+from embeddings.vector_index import VectorIndex, build_pq, candidates, pq_subquantizers
 
 DIM = 32
 
@@ -166,3 +166,34 @@ def test_fixed_k_factor_and_build_pq_directly() -> None:
     assert k_factor == 4 and coarse.ntotal == 2000
     assert pq_subquantizers(512) == 128 and pq_subquantizers(384) == 96
     assert pq_subquantizers(30) == 6
+
+
+def test_candidates_grow_with_k_past_ten() -> None:
+    assert candidates(10, 128) == 1280
+    assert candidates(5, 16) == 160
+    assert candidates(100, 128) == 1370
+
+
+def test_search_exact_matches_brute_force(big: tuple[VectorIndex, np.ndarray, np.ndarray]) -> None:
+    index, ids, vectors = big
+    assert index.kind == "pq"
+    queries = clustered(5, seed=21)
+    for q, got in zip(queries, index.search_exact(queries, 10), strict=True):
+        assert [i for i, _ in got] == exact_top(vectors, ids, q, 10)
+
+
+def test_recall_of_a_loaded_mapped_index_with_changes(
+    big: tuple[VectorIndex, np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
+    index, ids, vectors = big
+    path = tmp_path / "v.faiss"
+    index.save(path)
+    loaded = VectorIndex.load(path, DIM, exact_max=1000, background=False, verify_sync_max=0)
+    loaded.wait_for_check()
+    assert loaded.kind == "pq" and loaded.damaged is None
+    more = clustered(500, seed=31)
+    loaded.add(np.arange(20_000, 20_500), more)
+    loaded.remove(ids[:300])
+    all_vectors = np.concatenate([vectors[300:], more])
+    all_ids = np.concatenate([ids[300:], np.arange(20_000, 20_500)])
+    assert recall(loaded, all_vectors, all_ids, clustered(50, seed=32)) >= 0.95

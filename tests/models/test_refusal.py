@@ -4,21 +4,62 @@ from __future__ import annotations
 
 import random
 
-from models.refusal import FEATURES, RefusalModel, aligned_share, fit, load_refusal_model
+from models.coverage import QuestionTerms
+from models.refusal import FEATURES, RefusalModel, aligned_share, evidence, fit, load_refusal_model
 
 
-def _features(cov: float, aligned: float = 0.3) -> list[float]:
-    return [cov, cov, cov, aligned, 1.6, 0.3]
+def _idf(gram: str) -> float:
+    # Rarer-looking grams weigh more; an empty collection would make every gram "never seen".
+    return 2.0 + 0.1 * (sum(map(ord, gram)) % 10)
 
 
-def test_shipped_model_loads_and_prefers_covered_questions() -> None:
+def _evidence(question: str, passages: list[str], scores: list[float]) -> list[float]:
+    return evidence(question, QuestionTerms(question, _idf), passages, scores)
+
+
+ANSWERS = "1603年德川家康创立德川幕府，就任征夷大将军。"
+SIBLING = "德川幕府末年，德川庆喜把政权与领地交还朝廷。"
+OTHER = "今年新建高效节水灌溉面积3.5万亩，灌区配套改造投资2.8亿元。"
+
+
+def test_shipped_model_loads_and_prefers_the_passage_that_answers() -> None:
     model = load_refusal_model()
-    assert len(model.weights) == len(FEATURES) + 2 == len(model.mean) == len(model.scale)
+    assert len(model.weights) == len(FEATURES) == len(model.mean) == len(model.scale)
     assert 0.0 < model.threshold < 1.0
-    assert model.probability(_features(0.95, 0.6)) > model.probability(_features(0.5, 0.3))
-    assert model.probability(_features(0.5, 0.3)) > model.probability(_features(0.1, 0.05))
-    assert model.answerable(_features(1.0, 0.8))
-    assert not model.answerable(_features(0.05, 0.05))
+    question = "德川家康于何年创立德川幕府？"
+    holds = model.probability(_evidence(question, [ANSWERS, SIBLING], [1.2, 0.6]))
+    sibling = model.probability(_evidence(question, [SIBLING, OTHER], [1.0, 0.8]))
+    unrelated = model.probability(_evidence(question, [OTHER], [0.5]))
+    assert holds > sibling > unrelated
+    assert model.answerable(_evidence(question, [ANSWERS, SIBLING], [1.2, 0.6]))
+    assert not model.answerable(_evidence(question, [OTHER], [0.5]))
+
+
+def test_refined_terms_leave_out_question_and_frame_words() -> None:
+    words = [t.word for t in QuestionTerms("張作霖曾於1919年時與哪一個人結婚?", _idf).terms]
+    assert "一个" in words and "曾于" in words  # the answerer's terms, unchanged
+    refined = [
+        t.word for t in QuestionTerms("張作霖曾於1919年時與哪一個人結婚?", _idf, refined=True).terms
+    ]
+    assert refined == ["张作霖", "1919", "结婚"]
+    assert [t.word for t in QuestionTerms("县里有几所高中？", _idf, refined=True).terms] == [
+        "县里",
+        "高中",
+    ]
+
+
+def test_words_every_passage_shares_count_less() -> None:
+    question = "德川幕府把政权交还给谁？"
+    specific = FEATURES.index("specific_top_coverage")
+    alone = _evidence(question, [SIBLING, OTHER], [1.0, 0.5])
+    shared = _evidence(question, [SIBLING, ANSWERS], [1.0, 0.9])
+    # 德川幕府 is in both passages of the second list: only 政权/交还 single out the first.
+    assert shared[specific] < alone[specific]
+
+
+def test_evidence_of_nothing_is_zero() -> None:
+    assert _evidence("什么？", [ANSWERS], [1.0]) == [0.0] * len(FEATURES)
+    assert _evidence("德川幕府", [], []) == [0.0] * len(FEATURES)
 
 
 def test_aligned_share() -> None:
@@ -28,8 +69,12 @@ def test_aligned_share() -> None:
 
 def test_fit_separates_separable_evidence() -> None:
     rng = random.Random(0)
-    rows = [(_features(rng.uniform(0.7, 1.0)), 1) for _ in range(200)]
-    rows += [(_features(rng.uniform(0.0, 0.4)), 0) for _ in range(200)]
+
+    def row(cov: float) -> list[float]:
+        return [cov] * len(FEATURES)
+
+    rows = [(row(rng.uniform(0.7, 1.0)), 1) for _ in range(200)]
+    rows += [(row(rng.uniform(0.0, 0.4)), 0) for _ in range(200)]
     model = fit(rows, steps=500)
     assert isinstance(model, RefusalModel)
     wrong = sum(model.answerable(f) != bool(y) for f, y in rows)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import math
 import random
 import re
@@ -15,13 +16,21 @@ import pytest
 from models.register import REGISTER_CHARS, REGISTER_PAIRS, _expand, fit_register, table_source
 from models.summarizer import (
     FEATURES,
+    HEADING_FEATURES,
+    HEADLINE_MAX_CHARS,
     Budget,
     Extract,
+    HeadingModel,
     Summarizer,
     SummaryError,
     Weights,
     _analyse,
+    default_heading_model,
     default_max_sentences,
+    fit_heading_prior,
+    fit_logistic,
+    heading_char_stats,
+    heading_design,
 )
 from models.text import Sentence, split_clauses, split_sentences
 
@@ -359,7 +368,9 @@ def test_hand_overs_and_thanks_score_low(budget: Budget) -> None:
     # Both share the section's words ("全县经济工作") and the first opens the section, so only
     # their being stage directions keeps them out.
     text = HANDOVER
-    chosen = texts(text, Summarizer().summarize(text, build(text, topics=False), budget))
+    # The ordinary unit scores (headline mode has its own test below).
+    summarizer = Summarizer(headline=False)
+    chosen = texts(text, summarizer.summarize(text, build(text, topics=False), budget))
     assert chosen == [
         "全县经济工作要稳字当头、稳中求进，推动经济工作提质增效。",
         "要抓好项目建设，扩大有效投资。",
@@ -448,10 +459,11 @@ def test_the_character_budget_is_filled_as_far_as_units_allow(
     section: tuple[str, list[Sentence]], max_chars: int
 ) -> None:
     # Without the redundancy check, the greedy choice stops only when no unit of a sentence not
-    # yet used fits what is left.
+    # yet used fits what is left. (Headline mode, for budgets up to 60, keeps at most two units
+    # by design: see the headline tests.)
     text, _ = section
     flat = build(SECTION, topics=False)
-    summarizer = Summarizer(redundancy=1.0)
+    summarizer = Summarizer(redundancy=1.0, headline=False)
     extracts = summarizer.summarize(text, flat, Budget(max_chars=max_chars))
     check_invariants(text, flat, extracts)
     left = max_chars - total_chars(extracts)
@@ -601,3 +613,154 @@ def test_register_weights() -> None:
     exec(table_source(chars, bigrams), namespace)
     assert _expand(namespace["_CHARS"], pairs=False) == chars  # type: ignore[arg-type]
     assert _expand(namespace["_PAIRS"], pairs=True) == bigrams  # type: ignore[arg-type]
+
+
+# --- headline mode ----------------------------------------------------------------------------
+
+# A written section without topic sentences, as a report's subsection body: paragraphs open
+# with short thesis sentences.
+REPORT = (
+    "推进国资国企改革。制定出资人监管权责清单，深化国有资本投资、运营公司等改革试点，"
+    "赋予更多自主权。\n"
+    "支持民营企业发展。营造公平竞争环境，落实鼓励民间投资政策，依法保护企业家合法权益。\n"
+    "完善产权保护制度。甄别纠正一批侵害企业产权的错案冤案，保护企业家人身和财产安全。"
+)
+
+
+def prior_only(prior: dict[str, float], base: float = -6.0) -> HeadingModel:
+    """A heading model that reads nothing but the prior table (log odds of each character)."""
+    coef = tuple(1.0 if name == "prior" else 0.0 for name in HEADING_FEATURES)
+    return HeadingModel(prior=prior, base=base, coef=coef, intercept=0.0)
+
+
+def test_the_shipped_heading_model_loads_and_gives_probabilities() -> None:
+    model = default_heading_model()
+    assert model is not None
+    assert len(model.coef) == len(HEADING_FEATURES)
+    probabilities = model.probabilities(REPORT, build(REPORT, topics=False))
+    assert set(probabilities) == set(TOKEN.findall(REPORT))
+    assert all(0.0 < p < 1.0 for p in probabilities.values())
+    # Heading verbs are more likely heading characters than a particle.
+    assert probabilities["推"] > probabilities["的"]
+
+
+@pytest.mark.parametrize("max_chars", [4, 9, 12, 20, 35, HEADLINE_MAX_CHARS])
+def test_a_headline_is_one_or_two_units_within_the_budget(max_chars: int) -> None:
+    text = REPORT
+    sentences = build(text, topics=False)
+    extracts = Summarizer().summarize(text, sentences, Budget(max_chars=max_chars))
+    check_invariants(text, sentences, extracts)
+    assert 1 <= len(extracts) <= 2
+    assert total_chars(extracts) <= max_chars
+    if max_chars >= 9:  # "推进国资国企改革" and its like fit: no last-resort cut
+        for e in extracts:
+            assert not e.trimmed or text[e.end] in "，；：", "a trimmed unit ends at a clause mark"
+
+
+def test_a_headline_keeps_the_unit_made_of_heading_characters() -> None:
+    text = REPORT
+    sentences = build(text, topics=False)
+    model = prior_only({c: 3.0 for c in "支持民营企业发展"})
+    chosen = texts(text, Summarizer(headline=model).summarize(text, sentences, Budget(max_chars=9)))
+    assert chosen == ["支持民营企业发展。"]
+
+
+def test_a_headline_pairs_two_short_units_when_together_they_match_more() -> None:
+    text = REPORT
+    sentences = build(text, topics=False)
+    model = prior_only({c: 3.0 for c in "推进国资国企改革完善产权保护制度"})
+    summarizer = Summarizer(headline=model)
+    chosen = texts(text, summarizer.summarize(text, sentences, Budget(max_chars=20)))
+    assert chosen == ["推进国资国企改革。", "完善产权保护制度。"]
+    # With one sentence allowed, the better one alone.
+    budget = Budget(max_chars=20, max_sentences=1)
+    assert len(summarizer.summarize(text, sentences, budget)) == 1
+
+
+def test_a_headline_skips_thanks_and_hand_overs() -> None:
+    text = HANDOVER
+    sentences = build(text, topics=False)
+    model = prior_only({c: 3.0 for c in "感谢各位领导下面请县委副书记讲话"})
+    for max_chars in (20, 40, 60):
+        chosen = texts(
+            text, Summarizer(headline=model).summarize(text, sentences, Budget(max_chars=max_chars))
+        )
+        assert chosen
+        assert not any(c.startswith(("感谢", "下面")) for c in chosen)
+
+
+def test_headline_mode_keeps_to_written_sections_under_tight_budgets(
+    section: tuple[str, list[Sentence]],
+) -> None:
+    # A model that wants one particular sentence, so that where it applies, it shows.
+    model = prior_only({c: 3.0 for c in "完善产权保护制度"})
+    on, off = Summarizer(headline=model), Summarizer(headline=False)
+    flat = build(REPORT, topics=False)
+    # Too long a budget, no character budget, or topic sentences: the ordinary path.
+    for budget in (Budget(max_chars=HEADLINE_MAX_CHARS + 1), Budget(max_sentences=2)):
+        assert on.summarize(REPORT, flat, budget) == off.summarize(REPORT, flat, budget)
+    text, sentences = section
+    budget = Budget(max_chars=30)
+    assert on.summarize(text, sentences, budget) == off.summarize(text, sentences, budget)
+    # A transcript: spoken markers everywhere.
+    spoken = (
+        "那个我觉得吧，这个事情其实就是说我们要怎么去做好。\n"
+        "然后呢你看，那么我们刚才讲的这个东西，其实大家都知道吧。\n"
+        "对吧，就是这样的，我觉得这个还是挺重要的啊。"
+    )
+    spoken_sentences = build(spoken, topics=False)
+    assert on.summarize(spoken, spoken_sentences, budget) == off.summarize(
+        spoken, spoken_sentences, budget
+    )
+    # On the written section under a tight budget it does apply.
+    tight = Budget(max_chars=9)
+    assert texts(REPORT, on.summarize(REPORT, flat, tight)) == ["完善产权保护制度。"]
+    assert texts(REPORT, off.summarize(REPORT, flat, tight)) != ["完善产权保护制度。"]
+
+
+def test_heading_char_stats() -> None:
+    text = "加强管理。\n提高质量，加强服务。"
+    chars, stats = heading_char_stats(text, build(text, topics=False))
+    row = {c: stats[k] for k, c in enumerate(chars)}
+    assert set(chars) == set("加强管理提高质量服务")
+    # log count, sentence share, first position, opener share, first-clause share, log n,
+    # short-opener share, in the first sentence, any short opener
+    assert row["加"].tolist() == pytest.approx(
+        [math.log(2), 1.0, 0.0, 1.0, 0.5, math.log(2), 1.0, 1.0, 1.0]
+    )
+    assert row["质"].tolist() == pytest.approx(
+        [0.0, 0.5, 6 / 12, 0.5, 0.5, math.log(2), 0.5, 0.0, 1.0]
+    )
+    design = heading_design(chars, stats, {"加": 2.0}, -1.0)
+    assert design.shape == (len(chars), len(HEADING_FEATURES))
+    assert design[chars.index("加"), 0] == 2.0 and design[chars.index("质"), 0] == -1.0
+    assert design[chars.index("质"), HEADING_FEATURES.index("prior_x_share")] == -0.5
+
+
+def test_fit_heading_prior_orders_characters_by_how_often_headings_keep_them() -> None:
+    pairs = [("加强管理，做好服务。", "加强管理")] * 5 + [("提高质量，做好服务。", "提高质量")] * 5
+    prior, base = fit_heading_prior(pairs)
+    assert prior["加"] > base > prior["服"]
+    assert prior["加"] == pytest.approx(prior["提"])
+    assert set(prior) == set("加强管理做好服务提高质量")
+
+
+def test_fit_logistic_reaches_the_penalised_optimum() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 3))
+    y = (x @ np.array([1.5, -2.0, 0.0]) + 0.5 + rng.normal(size=300) > 0).astype(np.float64)
+    coef, intercept = fit_logistic(x, y, l2=5.0)
+    p = 1.0 / (1.0 + np.exp(-(x @ coef + intercept)))
+    # The gradient of log loss + l2 |coef|^2 vanishes (the intercept unpenalised).
+    assert np.abs(x.T @ (p - y) + 2 * 5.0 * coef).max() < 1e-6
+    assert abs(float(np.sum(p - y))) < 1e-6
+    assert coef[0] > 0 > coef[1]
+
+
+def test_heading_model_json_round_trip() -> None:
+    model = prior_only({"加": 1.25, "强": -0.5}, base=-2.0)
+    again = HeadingModel.from_json(json.loads(json.dumps(model.to_json())))
+    assert again == model
+    broken = model.to_json() | {"features": ["prior"]}
+    with pytest.raises(ValueError, match="features"):
+        HeadingModel.from_json(broken)

@@ -98,6 +98,26 @@ def test_ask_answers_with_a_span_and_citations(client: TestClient) -> None:
     assert 0 < body["confidence"] <= 1
 
 
+def test_json_routes_answer_as_their_openapi_schema_says(client: TestClient) -> None:
+    # The routes serialise their answer themselves: the description must still name it.
+    schema = client.get("/openapi.json").json()
+    models = schema["components"]["schemas"]
+    requests = {
+        "/v1/search": ({"query": "美丽宜居村庄工程", "top_k": 2}, "SearchOut"),
+        "/v1/ask": ({"question": "改革任务要制定“时间表”和什么？"}, "AskOut"),
+        "/v1/summarize": ({"doc_id": SEED_000}, "SummarizeOut"),
+    }
+    for path, (body, model) in requests.items():
+        ok = schema["paths"][path]["post"]["responses"]["200"]["content"]["application/json"]
+        assert ok["schema"] == {"$ref": f"#/components/schemas/{model}"}
+        resp = client.post(path, json=body)
+        assert resp.status_code == 200
+        assert resp.headers["content-type"] == "application/json"
+        assert set(resp.json()) == set(models[model]["properties"])
+    hit = client.post("/v1/search", json={"query": "美丽宜居村庄工程"}).json()["hits"][0]
+    assert set(hit) == set(models["HitOut"]["properties"])
+
+
 def test_ask_declines_what_the_speeches_do_not_say(client: TestClient) -> None:
     body = client.post("/v1/ask", json={"question": "县里有几所高中？"}).json()
     assert body["answerable"] is False

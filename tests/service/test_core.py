@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+import embeddings.bm25 as bm25_module
+from embeddings.errors import IndexFormatError
 from embeddings.vector_index import VectorIndex
 from service.config import Settings
 from service.core import Speeches
@@ -150,3 +155,41 @@ def test_titles_are_searchable_and_follow_a_retitle(fresh_settings: Settings) ->
         assert all(h.doc_id != "r1" or h.score < 0.5 for h in speeches.search("黑龙江", top_k=5))
     with Speeches(fresh_settings) as speeches:  # rebuilt from the store: the same tokens
         assert speeches.search("吉林", top_k=1)[0].doc_id == "r1"
+
+
+def _flip_bm25_postings(path: Path) -> None:
+    """Flip a byte in the middle of the posting slots, an array checked only in the background."""
+    data = bytearray(path.read_bytes())
+    end = len(data) - len(bm25_module._END_MAGIC) - bm25_module._FOOTER.size
+    flen, _ = bm25_module._FOOTER.unpack_from(data, end)
+    _, count, offset, _ = json.loads(data[end - flen : end])["arrays"]["base_slots"]
+    data[offset + 4 * (count // 2)] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_bm25_found_damaged_after_start_up_is_dropped_then_rebuilt(
+    fresh_settings: Settings,
+) -> None:
+    with Speeches(fresh_settings) as speeches:
+        speeches.ingest_paths([SEED_DIR])
+        ids = _passage_ids(speeches)
+        speeches.retriever.bm25.compact()  # postings in the base arrays, mapped at start-up
+        speeches.retriever.save()
+    lexical = fresh_settings.data_dir / "passages.bm25"
+    _flip_bm25_postings(lexical)
+
+    with Speeches(fresh_settings) as speeches:
+        with pytest.raises(IndexFormatError):
+            speeches.retriever.bm25.wait_verified()
+        # Search goes on (on the vectors), writes go on, and the damaged file is not kept.
+        assert speeches.search("小边城更要有大忠诚", top_k=5)
+        speeches.put_document(
+            "关于乡村振兴的补充说明，共有三条意见。", doc_id="extra", title="补充"
+        )
+    assert not lexical.exists()
+
+    with Speeches(fresh_settings) as speeches:
+        bm25 = speeches.retriever.bm25
+        assert set(bm25.pids().tolist()) == _passage_ids(speeches) > ids
+        assert speeches.retriever.search("小边城更要有大忠诚", 3)[0].lexical > 0
+    assert lexical.exists()

@@ -241,3 +241,26 @@ def test_report_compares_with_every_issue_baseline_by_interval() -> None:
     verdicts = [line for line in lines if "ahead of every issue baseline" in line]
     assert len(verdicts) == 2 and all(": no (" in v for v in verdicts)
     assert "dev: ahead" not in text  # no claim on the rows the weights were tuned on
+
+
+def test_rows_with_a_kind_get_a_line_per_kind() -> None:
+    rows = [
+        {
+            "id": f"gwr-2020-{k:02d}",
+            "kind": "subsection" if k % 2 else "enumerated",
+            "text": "推进国资国企改革。深化国有资本投资、运营公司等改革试点，赋予更多自主权。\n"
+            "支持民营企业发展。营造公平竞争环境，依法保护企业家合法权益。",
+            "summary": "深化国资国企改革。",
+        }
+        for k in range(6)
+    ]
+    report = evaluate_references("gwr", rows, resamples=50, seed=1)
+    assert {r.kind for r in report.rows} == {"subsection", "enumerated"}
+    lines = report.lines()
+    for kind in ("subsection", "enumerated"):
+        kind_lines = [line for line in lines if line.endswith(f"(kind {kind})")]
+        # one per split present, and one for all rows
+        assert len(kind_lines) == len({r.split for r in report.rows}) + 1
+        assert any(line.strip().startswith("all   n=3 ") for line in kind_lines)
+    # Rows without a kind (VCSum) get none.
+    assert not any("(kind " in line for line in evaluate_references("vcsum", ROWS).lines())

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from service.api.deps import SpeechesDep
-from service.api.schemas import CleanStr, FilterValue, HitOut, filter_field
+from service.api.schemas import CleanStr, FilterValue, HitOut, filter_field, model_response
 
 router = APIRouter(tags=["ask"])
 
@@ -35,10 +35,10 @@ class AskOut(BaseModel):
     sentence: LocationOut | None = Field(None, description="the sentence holding the answer")
 
 
-@router.post("/v1/ask")
-def ask(body: AskIn, speeches: SpeechesDep) -> AskOut:
+@router.post("/v1/ask", response_model=AskOut)
+def ask(body: AskIn, speeches: SpeechesDep) -> Response:
     result = speeches.ask(body.question, body.top_k, body.doc_ids, filter=body.filter)
-    return AskOut(
+    answer = AskOut(
         answer=result.answer,
         answerable=result.answerable,
         confidence=result.confidence,
@@ -50,3 +50,4 @@ def ask(body: AskIn, speeches: SpeechesDep) -> AskOut:
         if result.sentence
         else None,
     )
+    return model_response(answer)

@@ -13,7 +13,8 @@ from service.jobs import Job, Jobs
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 
-def get_jobs(request: Request) -> Jobs:
+async def get_jobs(request: Request) -> Jobs:
+    # async: never blocks, so no thread-pool hop (see service.api.deps)
     return request.app.state.jobs
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from service.api.deps import SpeechesDep
-from service.api.schemas import CleanStr, FilterValue, HitOut, filter_field
+from service.api.schemas import CleanStr, FilterValue, HitOut, filter_field, model_response
 
 router = APIRouter(tags=["search"])
 
@@ -22,7 +22,7 @@ class SearchOut(BaseModel):
     hits: list[HitOut]
 
 
-@router.post("/v1/search")
-def search(body: SearchIn, speeches: SpeechesDep) -> SearchOut:
+@router.post("/v1/search", response_model=SearchOut)
+def search(body: SearchIn, speeches: SpeechesDep) -> Response:
     hits = speeches.search(body.query, body.top_k, body.doc_ids, filter=body.filter)
-    return SearchOut(hits=[HitOut.model_validate(h.as_dict()) for h in hits])
+    return model_response(SearchOut(hits=[HitOut.model_validate(h.as_dict()) for h in hits]))

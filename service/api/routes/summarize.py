@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from service.api.deps import SpeechesDep
-from service.api.schemas import FilterValue, SummaryBudget, filter_field
+from service.api.schemas import FilterValue, SummaryBudget, filter_field, model_response
 from service.errors import InvalidInput
 
 router = APIRouter(tags=["summarize"])
@@ -62,8 +62,8 @@ class SummarizeOut(BaseModel):
     )
 
 
-@router.post("/v1/summarize")
-def summarize(body: SummarizeIn, speeches: SpeechesDep) -> SummarizeOut:
+@router.post("/v1/summarize", response_model=SummarizeOut)
+def summarize(body: SummarizeIn, speeches: SpeechesDep) -> Response:
     budget = {
         "max_sentences": body.max_sentences,
         "max_chars": body.max_chars,
@@ -75,9 +75,13 @@ def summarize(body: SummarizeIn, speeches: SpeechesDep) -> SummarizeOut:
         if selection:
             raise InvalidInput("give doc_id, or doc_ids / filter, not both")
         sections = speeches.summarize(body.doc_id, body.section_id, **budget)
-        return SummarizeOut(
-            doc_id=body.doc_id,
-            sections=[SectionSummaryOut.model_validate(s, from_attributes=True) for s in sections],
+        return model_response(
+            SummarizeOut(
+                doc_id=body.doc_id,
+                sections=[
+                    SectionSummaryOut.model_validate(s, from_attributes=True) for s in sections
+                ],
+            )
         )
     if not selection:
         raise InvalidInput("doc_id is required (or doc_ids / filter to choose several documents)")
@@ -101,4 +105,4 @@ def summarize(body: SummarizeIn, speeches: SpeechesDep) -> SummarizeOut:
                 ],
             )
         )
-    return SummarizeOut(doc_id=None, sections=[], documents=documents)
+    return model_response(SummarizeOut(doc_id=None, sections=[], documents=documents))
