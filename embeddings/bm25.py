@@ -331,8 +331,7 @@ class BM25Index:
         terms, norm = prepared
         mask = None
         if allowed_ids is not None:
-            slot_of = self._slot_of
-            allowed = np.fromiter((slot_of[p] for p in allowed_ids if p in slot_of), dtype=np.int32)
+            allowed = self._slots_of(allowed_ids)
             if allowed.size == 0:
                 return []
             if allowed.size * len(terms) * 8 < sum(t.slots.size for t in terms):
@@ -365,9 +364,13 @@ class BM25Index:
         if self._dead:
             candidates = candidates[self._alive[candidates]]
         if allowed_ids is not None:
-            allowed = [self._slot_of[p] for p in allowed_ids if p in self._slot_of]
-            candidates = np.intersect1d(candidates, np.array(allowed, dtype=np.intp))
+            candidates = np.intersect1d(candidates, self._slots_of(allowed_ids))
         return self._select(candidates, scores[candidates], k)
+
+    def _slots_of(self, pids: Iterable[int]) -> np.ndarray:
+        """The slots of those of ``pids`` the index holds (a filter's passages)."""
+        slot_of = self._slot_of
+        return np.fromiter((slot_of[p] for p in pids if p in slot_of), dtype=np.int32)
 
     def _prepare(
         self, query_tokens: Iterable[str], k: int

@@ -305,10 +305,14 @@ class VectorIndex:
         id_array = _as_ids(ids)
         if id_array.size == 0 or len(self) == 0:
             return 0
-        id_array = np.unique(id_array[self.contains(id_array)])
-        if id_array.size == 0:
+        found, at = self.rows().positions(np.unique(id_array))
+        at = at[found]
+        if at.size == 0:
             return 0
-        keep = np.isin(self._sorted, id_array, assume_unique=True, invert=True)
+        id_array = self._sorted[at]
+        # The binary search already placed them: no second pass sorting every stored id.
+        keep = np.ones(self._sorted.size, dtype=bool)
+        keep[at] = False
         self._sorted = self._sorted[keep]
         self._rows = self._rows[keep]
         # The compressed index keeps removed ids' codes (FAISS's fast-scan removal misplaces

@@ -55,6 +55,7 @@ import json
 import math
 import re
 from bisect import bisect_right
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -947,11 +948,6 @@ def _char_stats(toks: _Tokens, sents: Sequence[Sentence]) -> tuple[list[str], np
     return list(toks.vocab), stats
 
 
-def _add_all(counts: dict[str, int], keys: set[str]) -> None:
-    for k in keys:
-        counts[k] = counts.get(k, 0) + 1
-
-
 def heading_design(
     chars: Sequence[str], stats: np.ndarray, prior: dict[str, float], base: float
 ) -> np.ndarray:
@@ -967,19 +963,18 @@ def fit_heading_prior(
     """Per token, the smoothed log odds that it is in a section's heading given that it is in
     the section's text, from ``(text, heading)`` pairs; and the log odds over all tokens (the
     value for an unseen token)."""
-    in_heading: dict[str, int] = {}
-    in_text: dict[str, int] = {}
+    in_heading: Counter[str] = Counter()
+    in_text: Counter[str] = Counter()
     for text, heading in pairs:
         kept = {t.lower() for t in _TOKEN.findall(heading)}
         present = {t.lower() for t in _TOKEN.findall(text)}
-        _add_all(in_text, present)
-        _add_all(in_heading, present & kept)
+        in_text.update(present)
+        in_heading.update(present & kept)
     rate = sum(in_heading.values()) / max(sum(in_text.values()), 1)
     rate = min(max(rate, 1e-6), 1 - 1e-6)
     prior = {
         c: math.log(
-            (in_heading.get(c, 0) + smoothing * rate)
-            / (n - in_heading.get(c, 0) + smoothing * (1 - rate))
+            (in_heading[c] + smoothing * rate) / (n - in_heading[c] + smoothing * (1 - rate))
         )
         for c, n in in_text.items()
     }
