@@ -40,8 +40,11 @@ COPY service ./service
 COPY embeddings ./embeddings
 COPY models ./models
 COPY seeds ./seeds
+# BM25's compiled search is compiled here, into numba's cache beside the installed code, which
+# the unprivileged user can read but not write.
 RUN pip install --no-cache-dir . \
-    && python -c "import jieba; jieba.initialize()"
+    && python -c "import jieba; jieba.initialize()" \
+    && cd / && python -c "from embeddings.bm25_kernel import warm_up; warm_up()"
 
 USER speechqa
 EXPOSE 8000

@@ -1,8 +1,11 @@
 """The service app for benchmarks: ``create_app`` plus yardstick routes in the same process.
 
 - ``GET /bench/noop``: does nothing, as a sync route returning a model-checked dict: FastAPI
-  runs it in the thread pool like /v1/search, and (as for any sync route returning data rather
-  than a ``Response``) hops there once more to validate its answer;
+  runs it in the thread pool, and (as for any sync route returning data rather than a
+  ``Response``) hops there once more to validate its answer;
+- ``GET /bench/noop_async``: does nothing on the event loop (no hop): the cheapest route
+  FastAPI has, the stricter yardstick now that /v1/search runs on the loop when it is alone
+  (``service.api.inline``);
 - ``GET /bench/busy``: holds the CPU for 2 ms of pure Python and returns, to tell the cost of
   the HTTP layer from the cost of running a CPU-bound handler on a loaded machine;
 - ``GET /bench/search_times``: how long each ``Speeches.search`` call made by the routes took
@@ -12,9 +15,7 @@
   this process, the in-process figure without any request around it;
 - ``POST /bench/search_shape``: /v1/search's body in and answer out (the same models, the
   same serialisation; hits found once, on the first call) without searching: the HTTP work a
-  search request does, apart from the search;
-- ``POST /bench/search_async`` (only with ``BENCH_EXTRA=1``): /v1/search's work called on the
-  event loop itself, without the thread-pool hop.
+  search request does, apart from the search.
 
 Run as ``uvicorn --factory bench.server:make_app``; settings come from ``SPEECHQA_*``.
 """
@@ -32,6 +33,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 from fastapi import FastAPI, Request, Response
 
 from service.api.app import create_app
+from service.api.inline import run_blocking
 from service.api.routes.search import SearchIn, SearchOut
 from service.api.schemas import HitOut, model_response
 from service.config import Settings
@@ -65,6 +67,10 @@ def make_app() -> FastAPI:
     def noop() -> dict[str, bool]:
         return {"ok": True}
 
+    @app.get("/bench/noop_async")
+    async def noop_async() -> dict[str, bool]:
+        return {"ok": True}
+
     @app.get("/bench/busy")
     def busy() -> dict[str, bool]:
         start = time.perf_counter()
@@ -95,19 +101,15 @@ def make_app() -> FastAPI:
 
     canned: list[Hit] = []
 
-    @app.post("/bench/search_shape", response_model=SearchOut)
-    def search_shape(body: SearchIn, request: Request) -> Response:
+    def shape(body: SearchIn, speeches: Speeches) -> Response:
         if not canned:
-            canned.extend(request.app.state.speeches.search("经济社会发展", 50))
+            canned.extend(speeches.search("经济社会发展", 50))
         hits = canned[: body.top_k]
         return model_response(SearchOut(hits=[HitOut.model_validate(h.as_dict()) for h in hits]))
 
-    if os.environ.get("BENCH_EXTRA"):
-
-        @app.post("/bench/search_async")
-        async def search_async(request: Request) -> dict[str, list[dict[str, object]]]:
-            body = await request.json()
-            hits = request.app.state.speeches.search(body["query"], body.get("top_k", 5))
-            return {"hits": [h.as_dict() for h in hits]}
+    @app.post("/bench/search_shape", response_model=SearchOut)
+    async def search_shape(body: SearchIn, request: Request) -> Response:
+        # The route's own path: run_blocking, inline when alone, as /v1/search does.
+        return await run_blocking(request, shape, body, request.app.state.speeches)
 
     return app

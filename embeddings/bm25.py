@@ -9,9 +9,9 @@ passages, one ``frombytes`` per distinct term); a remove only marks its slot dea
 terms' document frequencies; ``compact`` merges the tail into the base and drops dead slots in
 one linear pass, when the tail outgrows the base or a quarter of the slots are dead.
 
-A search is exact top-k by MaxScore: each base term keeps an upper bound of its postings'
-length-normalised frequency (taken at compaction), so the long postings of common terms are
-only looked up for the passages that can still make the top k, not scanned.
+A search is exact top-k by MaxScore, compiled (``bm25_kernel``): each base term keeps an upper
+bound of its postings' length-normalised frequency (taken at compaction), so the long postings
+of common terms are only looked up for the passages that can still make the top k, not walked.
 
 The index saves to one file of 64-byte-aligned arrays, each with its own CRC-32. A load maps
 the file: the small arrays are checked at once, the big posting arrays are checked by a
@@ -37,6 +37,7 @@ from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 
+from embeddings.bm25_kernel import maxscore
 from embeddings.errors import EmbeddingError, IndexFormatError
 from embeddings.files import atomic_write, fsync_directory
 
@@ -59,6 +60,7 @@ _COMPACT_MIN = 4096
 _MERGE_MIN = 1 << 20
 
 _EMPTY32 = np.zeros(0, dtype=np.int32)
+_NO_MASK = np.zeros(0, dtype=bool)
 
 
 class BM25Index:
@@ -319,11 +321,11 @@ class BM25Index:
         and once keeps a long pasted query from being steered by one repeated phrase. Tokens no
         passage holds are skipped.
 
-        Exact top-k by MaxScore: the query's terms are scanned from the highest score bound
-        down until the bounds of the terms left cannot lift a passage they alone match above
-        the k-th best partial score; those (long, common) terms are then only looked up for the
-        surviving candidates. The returned scores are recomputed term by term in query order,
-        so they are bit for bit those of scoring every posting (``search_exhaustive``).
+        Exact top-k by MaxScore (``bm25_kernel.maxscore``): passages are walked in slot order
+        on the terms whose bounds could still lift a passage into the top k; the other (long,
+        common) terms are only looked up for passages that can still make it. The returned
+        scores are recomputed term by term in query order, so they are bit for bit those of
+        scoring every posting (``search_exhaustive``).
         """
         prepared = self._prepare(query_tokens, k)
         if prepared is None:
@@ -342,11 +344,43 @@ class BM25Index:
             mask[allowed] = True
         elif self._dead:
             mask = self._alive[: self._next_slot]
-        cand, partial, rest, theta = self._scan(terms, norm, k, mask)
-        if cand.size == 0:
-            return []
-        cand, partial = self._finish(cand, partial, rest, theta, norm, k)
-        return self._top(cand, partial, terms, norm, k)
+        cand, scores, _ = self._maxscore(terms, norm, k, mask)
+        return self._select(cand, scores, k)
+
+    def _maxscore(
+        self, terms: list[_Term], norm: np.ndarray, k: int, mask: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        """The compiled MaxScore (``bm25_kernel.maxscore``) over the query's postings.
+
+        It reads one pair of arrays: the base in place when every term's postings are a base
+        slice, else the query's postings copied into one run (a term with a tail is a copy
+        already). Choosing between two sources on every read made the kernel 4x slower."""
+        n = len(terms)
+        lo = np.empty(n, dtype=np.int64)
+        hi = np.empty(n, dtype=np.int64)
+        if all(t.span is not None for t in terms):
+            slots, tfs = self._base_slots, self._base_tfs
+            for i, t in enumerate(terms):
+                lo[i], hi[i] = t.span  # type: ignore[misc]
+        else:
+            sizes = np.fromiter((t.slots.size for t in terms), dtype=np.int64, count=n)
+            hi[:] = np.cumsum(sizes)
+            lo[:] = hi - sizes
+            slots = np.concatenate([t.slots for t in terms])
+            tfs = np.concatenate([t.tfs for t in terms])
+        return maxscore(
+            slots,
+            tfs,
+            lo,
+            hi,
+            np.fromiter((t.w for t in terms), dtype=np.float64, count=n),
+            np.fromiter((t.bound for t in terms), dtype=np.float64, count=n),
+            norm,
+            self.k1,
+            k,
+            _NO_MASK if mask is None else mask,
+            _SLACK,
+        )
 
     def search_exhaustive(
         self, query_tokens: Iterable[str], k: int, allowed_ids: set[int] | None = None
@@ -399,6 +433,10 @@ class BM25Index:
             if df == 0:
                 continue
             slots, tfs, tail_start = self._posting(tid)
+            # Postings that are one slice of the base are read in place by the compiled search.
+            span = None
+            if slots.size and tail_start == slots.size:
+                span = (int(self._base_off[tid]), int(self._base_off[tid + 1]))
             idf = math.log1p((n - df + 0.5) / (df + 0.5))
             # The base's bound was taken at an older average length; a longer average only
             # shrinks length normalisation, raising a posting's ratio by at most ``grow``.
@@ -410,78 +448,8 @@ class BM25Index:
                 ratio = max(ratio, float((t_tfs / (t_tfs + norm[t_slots])).max()))
             w = weight * idf
             bound = w * (k1 + 1.0) * min(ratio, 1.0) * (1.0 + _SLACK) if weight >= 0 else math.inf
-            out.append(_Term(w, slots, tfs, bound))
+            out.append(_Term(w, slots, tfs, bound, span))
         return out
-
-    def _scan(
-        self, terms: list[_Term], norm: np.ndarray, k: int, mask: np.ndarray | None
-    ) -> tuple[np.ndarray, np.ndarray, list[_Term], float]:
-        """Scan terms by falling bound until the bounds of the terms left cannot lift a
-        passage matching only them into the top ``k``; returns the eligible candidates, their
-        partial scores, the unscanned terms and a lower bound of the k-th best score."""
-        order = sorted(terms, key=lambda t: (-t.bound, t.slots.size))
-        rest_bound = sum(t.bound for t in order)
-        left = sum(t.slots.size for t in order)
-        scanned = 0
-        theta = 0.0
-        theta_at = 0  # postings scanned when ``theta`` was last taken
-        parts_s: list[np.ndarray] = []
-        parts_v: list[np.ndarray] = []
-        for i, t in enumerate(order):
-            parts_s.append(t.slots)
-            parts_v.append(t.contribution(t.slots, t.tfs, norm, self.k1))
-            rest_bound -= t.bound
-            left -= t.slots.size
-            scanned += t.slots.size
-            rest = order[i + 1 :]
-            if not rest:
-                cand, partial = _merge(parts_s, parts_v, mask)
-                return cand, partial, [], theta
-            # ``theta`` only rises as candidates are added; retaking it costs about what has
-            # been scanned, so only once that has doubled and while more is left to scan.
-            retake = scanned >= max(k, 2 * theta_at) and left > scanned
-            if retake and theta * (1.0 - _SLACK) <= rest_bound:
-                cand, partial = _merge(parts_s, parts_v, mask)
-                theta = max(theta, self._threshold(cand, partial, rest, norm, k))
-                theta_at = scanned
-            if theta * (1.0 - _SLACK) > rest_bound:
-                cand, partial = _merge(parts_s, parts_v, mask)
-                return cand, partial, rest, theta
-        raise AssertionError("unreachable: the last term always returns")
-
-    def _threshold(
-        self, cand: np.ndarray, partial: np.ndarray, rest: list[_Term], norm: np.ndarray, k: int
-    ) -> float:
-        """A lower bound of the k-th best score: the k-th best full score of the few
-        candidates with the best partial scores (real passages, so at least k score that)."""
-        if cand.size < k:
-            return 0.0
-        few = min(cand.size, k)
-        top = np.argpartition(-partial, few - 1)[:few] if few < cand.size else slice(None)
-        full = partial[top]
-        probe = cand[top]
-        for t in rest:
-            full = full + t.lookup(probe, norm, self.k1)
-        return _kth(full, k)
-
-    def _finish(
-        self,
-        cand: np.ndarray,
-        partial: np.ndarray,
-        rest: list[_Term],
-        theta: float,
-        norm: np.ndarray,
-        k: int,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Add the unscanned terms by lookup, first dropping the candidates whose partial
-        score plus the bounds left cannot reach ``theta``; returns candidates and scores."""
-        rest_bound = sum(t.bound for t in rest)
-        for t in rest:
-            keep = partial + rest_bound >= theta * (1.0 - _SLACK)
-            cand, partial = cand[keep], partial[keep]
-            partial = partial + t.lookup(cand, norm, self.k1)
-            rest_bound -= t.bound
-        return cand, partial
 
     def _top(
         self, cand: np.ndarray, approx: np.ndarray, terms: list[_Term], norm: np.ndarray, k: int
@@ -798,6 +766,7 @@ class _Term(NamedTuple):
     slots: np.ndarray
     tfs: np.ndarray
     bound: float
+    span: tuple[int, int] | None  # [start, end) in the base arrays, when that is all of them
 
     def contribution(
         self, slots: np.ndarray, tfs: np.ndarray, norm: np.ndarray, k1: float
@@ -938,27 +907,6 @@ def _max_ratios(
             out[ta + used] = np.maximum.reduceat(ratio, starts[used] - p0)
         ta = tb
     return out
-
-
-def _merge(
-    parts_s: list[np.ndarray], parts_v: list[np.ndarray], mask: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct slots of several ascending slot arrays with their summed values, those
-    outside ``mask`` dropped. Sorting runs that are each sorted is a few merges (timsort),
-    and it stays in cache, unlike scattering into a per-slot accumulator."""
-    if len(parts_s) == 1:
-        slots, values = parts_s[0], parts_v[0]
-    else:
-        cat = np.concatenate(parts_s)
-        order = np.argsort(cat, kind="stable")
-        cat = cat[order]
-        starts = np.flatnonzero(np.concatenate(([True], cat[1:] != cat[:-1])))
-        slots = cat[starts]
-        values = np.add.reduceat(np.concatenate(parts_v)[order], starts)
-    if mask is not None:
-        keep = mask[slots]
-        slots, values = slots[keep], values[keep]
-    return slots, values
 
 
 def _kth(values: np.ndarray, k: int) -> float:

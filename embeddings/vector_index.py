@@ -502,7 +502,7 @@ class VectorIndex:
                 _sidecar(path).unlink(missing_ok=True)
 
     # -- persistence ------------------------------------------------------------------------
-    def save(self, path: str | os.PathLike[str]) -> None:
+    def save(self, path: str | os.PathLike[str], *, map_saved: bool = True) -> Rows | None:
         """Write the index to ``path`` (and the compressed one to ``path.pq``) atomically.
 
         The bytes go to ``path.tmp``, are fsynced, and replace ``path`` in one rename; the directory
@@ -510,11 +510,14 @@ class VectorIndex:
         file or the new one, never a mix. The saved rows are then mapped from the new file
         (removed rows dropped, added rows out of memory). A damaged index is not written:
         its vectors cannot be trusted, so the file stays deleted for a rebuild.
+
+        With ``map_saved=False`` nothing here changes (a caller may write while searches run)
+        and the rows written are returned for ``map_saved`` later.
         """
         self.wait_for_check()
         if self.damaged is not None:
             log.error("not saving the damaged vector index (%s)", self.damaged)
-            return
+            return None
         target = Path(path)
         view = self.rows()
         atomic_write(target, lambda fh: _write_rows(fh, view))
@@ -531,10 +534,14 @@ class VectorIndex:
                 ),
             )
         fsync_directory(target.parent)
-        self._map_saved(target, view)
+        if map_saved:
+            self.map_saved(target, view)
+        return view
 
-    def _map_saved(self, path: Path, view: Rows) -> None:
-        # The file holds exactly ``view``, checked as it was written: map it, drop the tail.
+    def map_saved(self, path: str | os.PathLike[str], view: Rows) -> None:
+        """Serve ``view``'s rows from the file ``save`` wrote them to (their memory dropped);
+        nothing happens if the index no longer holds exactly those ids."""
+        path = Path(path)
         try:
             _, ids, base = _open_rows(path, self.dim)
         except (IndexFormatError, OSError) as exc:  # e.g. address space: keep the rows in memory

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from embeddings.tokens import lexical_tokens, normalize, words
 
@@ -56,7 +57,7 @@ class QuestionTerms:
     ) -> None:
         self.idf = idf
         norm = normalize(question)
-        found = _refined_words(norm) if refined else [w for w in words(norm) if _WORDISH.search(w)]
+        found = _question_words(norm, refined)
         content = [w for w in found if w not in _WH_AND_FRAME and len(w) >= 2]
         if not content:
             content = [w for w in found if w not in _WH_AND_FRAME]
@@ -98,6 +99,15 @@ class QuestionTerms:
                 share = sum(g in grams for g in term.bigrams) / len(term.bigrams)
                 got += term.weight * share * share
         return got / self.total
+
+
+@lru_cache(maxsize=256)
+def _question_words(norm: str, refined: bool) -> tuple[str, ...]:
+    """A normalised question's words, segmented once: the answerer and the refusal model each
+    build the same question's terms, and jieba is the costly part."""
+    if refined:
+        return tuple(_refined_words(norm))
+    return tuple(w for w in words(norm) if _WORDISH.search(w))
 
 
 def _strip_edges(word: str) -> str:

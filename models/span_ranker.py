@@ -9,9 +9,12 @@ CMRC 2018 trial and DRCD test (see ``models/data/README.md`` for the data's lice
    starts or ends there. The features say how the text around the boundary repeats the question
    (``left + wh-word + right``: the text just before an answer repeats the end of the left part,
    the text just after it the start of the right part), what kind of character stands on each
-   side (clause marks, quotes, digits, units, function words) and how far the question's words are.
+   side (clause marks, quotes, digits, units, function words), how far the question's words are,
+   and whether the text on each side fits the type the question asks for (a year, a number with
+   its unit, a person, a place or organisation suffix, a 《》 title; :func:`asked_type`).
 3. **span**: the pairs of the best starts and ends, with what lies between them (length, clause
-   marks, balanced quotes, digits, the question's own words, the unit the question asks for).
+   marks, balanced quotes, digits, the question's own words, the unit the question asks for,
+   fitting ends it runs past, whether it sits between the question's repeated parts).
 
 Everything works on characters, so traditional script needs no word segmenter. The answer is
 always ``sentence[start:end]`` of a retrieved passage: the models only choose offsets.
@@ -448,6 +451,249 @@ def sentence_items(
     return items
 
 
+# -- answer types ----------------------------------------------------------------------------------
+# Most wrong spans in the right sentence were the wrong kind of phrase (a place for "谁", a clause
+# for "多少人"): what the question asks for is read from its question word and the noun after it,
+# and set against what a candidate ends (or starts) with.
+ASKED_TYPES = (
+    "other",
+    "year",
+    "date",
+    "unit",
+    "number",
+    "person",
+    "place",
+    "org",
+    "title",
+    "quote",
+    "how",
+)
+_ASKED = {name: i for i, name in enumerate(ASKED_TYPES)}
+_PLACE_HEADS = (
+    "国家", "國家", "城市", "地区", "地區", "地方", "地点", "地點", "省", "市", "县", "縣", "州",
+    "岛", "島", "国", "國", "洲", "城", "镇", "鎮", "村", "区", "區", "河", "山", "湖", "港",
+)  # fmt: skip
+_ORG_HEADS = (
+    "组织", "組織", "机构", "機構", "公司", "大学", "大學", "学校", "學校", "学院", "學院",
+    "部门", "部門", "团体", "團體", "政党", "政黨", "球队", "球隊", "单位", "單位", "机关",
+    "機關", "企业", "企業", "政府", "银行", "銀行", "会", "會", "党", "黨", "队", "隊", "军", "軍",
+)  # fmt: skip
+_TITLE_HEADS = (
+    "书", "書", "作品", "电影", "電影", "小说", "小說", "歌", "曲", "专辑", "專輯", "著作",
+    "杂志", "雜誌", "报", "報", "节目", "節目", "游戏", "遊戲", "剧", "劇", "片", "诗", "詩",
+    "刊", "条约", "條約", "协议", "協議",
+)  # fmt: skip
+_PERSON_HEADS = (
+    "人", "者", "家", "员", "員", "手", "帝", "王", "统", "統", "席", "师", "師", "官", "物",
+)  # fmt: skip
+_QUOTE_HEADS = ("口号", "口號", "称号", "稱號", "绰号", "綽號", "别称", "別稱", "称呼", "稱呼")
+_PLACE_END = frozenset("省市县縣区區镇鎮乡鄉村州国國岛島洲山河江湖海港城道路街峰")
+_ORG_END = frozenset("会會部局厅廳署委院校学學所党黨团團队隊社司处處馆館行台臺军軍")
+_MEASURE = frozenset(
+    "个個人元米岁歲年次名位家座件项項倍%％吨噸亩畝里天度分秒种種万萬亿億千百十只隻条條户戶台辆輛"
+)
+_DATE_END = frozenset("年月日号號代纪紀")
+_NUMBER_START = frozenset("约約近超逾公第")
+_QUOTE_END = frozenset('”」』》"')
+_QUOTE_START = frozenset('“「『《"')
+# the suffix type of the character before a boundary (categorical)
+_SUFFIX_NONE, _SUFFIX_YEAR, _SUFFIX_DATE, _SUFFIX_PLACE, _SUFFIX_ORG = 0, 1, 2, 3, 4
+_SUFFIX_TITLE, _SUFFIX_QUOTE, _SUFFIX_DIGIT, _SUFFIX_NUMERAL, _SUFFIX_MEASURE = 5, 6, 7, 8, 9
+
+
+def asked_type(qv: QuestionView) -> int:
+    """What the question asks for (an index into :data:`ASKED_TYPES`)."""
+    parsed, wh, head = qv.parsed, qv.parsed.wh, qv.head
+    if wh in ("谁", "誰", "何人", "哪位"):
+        return _ASKED["person"]
+    if parsed.kind == "date":
+        after = wh + parsed.right[:2]
+        return _ASKED["year"] if after.startswith(("哪一年", "哪年", "何年")) else _ASKED["date"]
+    if wh in ("多少", "几", "幾"):
+        return _ASKED["unit"] if qv.unit else _ASKED["number"]
+    if parsed.kind == "number":
+        return _ASKED["number"]
+    if parsed.kind == "place":
+        return _ASKED["place"]
+    if parsed.kind == "how":
+        return _ASKED["how"]
+    if head:
+        for kind, heads in (
+            ("quote", _QUOTE_HEADS),
+            ("place", _PLACE_HEADS),
+            ("org", _ORG_HEADS),
+            ("title", _TITLE_HEADS),
+            ("person", _PERSON_HEADS),
+        ):
+            # "什么泡封敌人" is a verb phrase, not a person: person heads are short nouns
+            if head.endswith(heads) and (kind != "person" or len(head) <= 2):
+                return _ASKED[kind]
+    if parsed.kind == "name" or "《" in qv.text:
+        return _ASKED["quote"] if parsed.kind == "name" else _ASKED["title"]
+    return _ASKED["other"]
+
+
+def _suffix_type(c: str) -> int:
+    if c == "年":
+        return _SUFFIX_YEAR
+    if c in _DATE_END:
+        return _SUFFIX_DATE
+    if c == "》":
+        return _SUFFIX_TITLE
+    if c in _QUOTE_END:
+        return _SUFFIX_QUOTE
+    if c.isdigit():
+        return _SUFFIX_DIGIT
+    if c in _CJK_NUMERALS:
+        return _SUFFIX_NUMERAL
+    if c in _MEASURE:
+        return _SUFFIX_MEASURE
+    if c in _PLACE_END:
+        return _SUFFIX_PLACE
+    if c in _ORG_END:
+        return _SUFFIX_ORG
+    return _SUFFIX_NONE
+
+
+def _type_fits(
+    asked: int, unit: str, s: str, char_tags: np.ndarray, words: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per boundary b: whether s[b-1] can end, and s[b] can start, an answer of the asked type
+    (1 or 0; -1 when the type says nothing about its edges)."""
+    n = len(s)
+    end_fit = np.full(n + 1, -1.0, dtype=np.float32)
+    start_fit = np.full(n + 1, -1.0, dtype=np.float32)
+    name = ASKED_TYPES[asked]
+    if name in ("other", "how"):
+        return end_fit, start_fit
+    chars = list(s)
+    if name == "year":
+        ends = [c == "年" for c in chars]
+    elif name == "date":
+        ends = [c in _DATE_END for c in chars]
+    elif name == "unit":
+        # 多少厘米 ends in 米 as well as 厘 (…15厘米): the unit word's first or second character
+        ends = [
+            c == unit[:1] or (len(unit) > 1 and s[t - 1 : t + 1] == unit)
+            for t, c in enumerate(chars)
+        ]
+    elif name == "number":
+        ends = [c.isdigit() or c in _CJK_NUMERALS or c in _MEASURE for c in chars]
+    elif name == "title":
+        ends = [c == "》" for c in chars]
+    elif name == "quote":
+        ends = [c in _QUOTE_END for c in chars]
+    else:
+        tag = {"person": 2, "place": 3, "org": 4}[name]
+        suffixes = {"person": frozenset(), "place": _PLACE_END, "org": _ORG_END}[name]
+        ends = [c in suffixes or t == tag for c, t in zip(chars, char_tags.tolist(), strict=True)]
+    if name in ("year", "date", "unit", "number"):
+        starts = [c.isdigit() or c in _CJK_NUMERALS or c in _NUMBER_START for c in chars]
+    elif name in ("title", "quote"):
+        starts = [c in _QUOTE_START for c in chars]
+    else:
+        tag = {"person": 2, "place": 3, "org": 4}[name]
+        starts = [t == tag and words[b] > 0 for b, t in enumerate(char_tags.tolist())]
+    end_fit[0] = 0.0
+    end_fit[1:] = ends
+    start_fit[n] = 0.0
+    start_fit[:n] = starts
+    return end_fit, start_fit
+
+
+def _alignment(s: str, left_core: str, right_core: str) -> tuple[int, int, int, int]:
+    """Where the sentence repeats the question around its question word: the end of the longest
+    stretch of the left part's end it repeats, and the start of the right part's beginning, with
+    their lengths (-1 and 0 when not found). When both are found, the closest pair in order."""
+
+    def found(pieces: list[str], at_end: bool) -> tuple[list[int], int]:
+        for piece in pieces:
+            hits, i = [], s.find(piece)
+            while i >= 0:
+                hits.append(i + len(piece) if at_end else i)
+                i = s.find(piece, i + 1)
+            if hits:
+                return hits, len(piece)
+        return [], 0
+
+    shortest_left = 1 if len(left_core) == 1 else 2
+    shortest_right = 1 if len(right_core) == 1 else 2
+    lefts, k_left = found(
+        [left_core[-k:] for k in range(min(len(left_core), 12), shortest_left - 1, -1)], True
+    )
+    rights, k_right = found(
+        [right_core[:k] for k in range(min(len(right_core), 12), shortest_right - 1, -1)], False
+    )
+    if lefts and rights:
+        ordered = [(r - a, a, r) for a in lefts for r in rights if a <= r]
+        if ordered:
+            _, a, r = min(ordered)
+            return a, r, k_left, k_right
+    return (lefts[0] if lefts else -1), (rights[0] if rights else -1), k_left, k_right
+
+
+TYPE_BOUNDARY_FEATURES = (
+    "asked",
+    "suffix_type_before",
+    "end_fits",
+    "start_fits",
+    "fit_end_ahead",
+    "fit_start_behind",
+    "align_left_gap",
+    "align_right_gap",
+    "align_left_length",
+    "align_right_length",
+)
+
+
+def type_boundary_columns(qv: QuestionView, view: SentenceView) -> list[np.ndarray]:
+    """The :data:`TYPE_BOUNDARY_FEATURES` of every boundary: the asked type, whether the text on
+    each side fits it, how far the next fitting end is, and where the question's context sits."""
+    s = view.norm
+    n = len(s)
+    asked = asked_type(qv)
+    char_tags = view.tags[view.word_of] if n else np.zeros(0, dtype=np.int64)
+    unit = ""
+    if qv.unit:
+        right = qv.right
+        unit = right[: 2 if len(right) > 1 and right[1].isalnum() and right[1] not in "的是" else 1]
+    end_fit, start_fit = _type_fits(asked, unit, s, char_tags, view.words)
+    suffix = np.zeros(n + 1, dtype=np.float32)
+    suffix[1:] = [_suffix_type(c) for c in s]
+    # a fitting end a few characters on says "not yet"; a fitting start behind says "too late"
+    ahead = np.full(n + 1, 99.0, dtype=np.float32)
+    behind = np.full(n + 1, 99.0, dtype=np.float32)
+    nxt = -1
+    for b in range(n, -1, -1):
+        if end_fit[b] > 0:
+            nxt = b
+        if nxt >= 0:
+            ahead[b] = min(99, nxt - b)
+    last = -1
+    for b in range(n + 1):
+        if start_fit[b] > 0:
+            last = b
+        if last >= 0:
+            behind[b] = min(99, b - last)
+    a, r, k_left, k_right = _alignment(s, qv.left_core, qv.right_core)
+    positions = np.arange(n + 1, dtype=np.float32)
+    left_gap = np.clip(positions - a, -40, 40) if a >= 0 else np.full(n + 1, 99.0, np.float32)
+    right_gap = np.clip(r - positions, -40, 40) if r >= 0 else np.full(n + 1, 99.0, np.float32)
+    full = np.ones(n + 1, dtype=np.float32)
+    return [
+        full * asked,
+        suffix,
+        end_fit,
+        start_fit,
+        ahead,
+        behind,
+        left_gap.astype(np.float32),
+        right_gap.astype(np.float32),
+        full * k_left,
+        full * k_right,
+    ]
+
+
 # -- boundary features ---------------------------------------------------------------------------
 BOUNDARY_FEATURES = (
     "sentence_score",
@@ -507,6 +753,7 @@ BOUNDARY_FEATURES = (
     "tag_after",
     "odds_before",
     "odds_after",
+    *TYPE_BOUNDARY_FEATURES,
 )
 _CLAUSE_MARK = frozenset("，,；;：:。！？!?…")
 
@@ -914,6 +1161,7 @@ def boundary_features(
         np.concatenate((tag_of_char, [0])),
         np.concatenate(([0.0], view.odds)),
         np.concatenate((view.odds, [0.0])),
+        *type_boundary_columns(qv, view),
     ]
     return np.column_stack(columns).astype(np.float32)
 
@@ -1107,8 +1355,45 @@ def span_rows(
     return np.column_stack(cols).astype(np.float32)
 
 
+SPAN_TYPE_FEATURES = (
+    "fit_ends_inside",
+    "fit_starts_inside",
+    "between_alignment",
+    "question_run_share",
+)
+_END_FIT = BOUNDARY_FEATURES.index("end_fits")
+_START_FIT = BOUNDARY_FEATURES.index("start_fits")
+_AFTER_IN_QUESTION = BOUNDARY_FEATURES.index("after_in_question")
+_LEFT_GAP = BOUNDARY_FEATURES.index("align_left_gap")
+_RIGHT_GAP = BOUNDARY_FEATURES.index("align_right_gap")
+
+
+def span_type_rows(pairs: Sequence[tuple[int, int]], boundaries: np.ndarray) -> np.ndarray:
+    """One row of :data:`SPAN_TYPE_FEATURES` per span: fitting ends or starts it runs past (a
+    span of the right kind that goes on is too long), whether it lies between the question's
+    repeated left and right parts, and the longest stretch of it the question already says
+    (answers rarely repeat the question)."""
+    ii = np.fromiter((i for i, _ in pairs), dtype=np.int64, count=len(pairs))
+    jj = np.fromiter((j for _, j in pairs), dtype=np.int64, count=len(pairs))
+    fit_end = np.concatenate(([0.0], np.cumsum(boundaries[:, _END_FIT] > 0)))
+    fit_start = np.concatenate(([0.0], np.cumsum(boundaries[:, _START_FIT] > 0)))
+    # boundaries i+1 .. j-1, strictly inside the span
+    ends_inside = fit_end[jj] - fit_end[ii + 1]
+    starts_inside = fit_start[jj] - fit_start[ii + 1]
+    left_gap, right_gap = boundaries[ii, _LEFT_GAP], boundaries[jj, _RIGHT_GAP]
+    known = (left_gap != 99) & (right_gap != 99)
+    between = np.where(known, ((left_gap >= 0) & (right_gap >= 0)).astype(np.float64), -1.0)
+    runs = boundaries[:, _AFTER_IN_QUESTION]
+    repeat = np.array(
+        [np.minimum(runs[i:j], np.arange(j - i, 0, -1)).max() / (j - i) for i, j in pairs],
+        dtype=np.float64,
+    )
+    return np.column_stack([ends_inside, starts_inside, between, repeat]).astype(np.float32)
+
+
 SPAN_MODEL_FEATURES = (
     SPAN_FEATURES
+    + SPAN_TYPE_FEATURES
     + tuple(f"start_{f}" for f in BOUNDARY_FEATURES)
     + tuple(f"end_{f}" for f in BOUNDARY_FEATURES)
 )
@@ -1128,7 +1413,8 @@ def span_matrix(
     ii = [i for i, _ in pairs]
     jj = [j for _, j in pairs]
     rows = span_rows(qv, view, pairs, starts, ends, sentence_score, sentence_rank)
-    return np.hstack([rows, boundaries[ii], boundaries[jj]])
+    types = span_type_rows(pairs, boundaries)
+    return np.hstack([rows, types, boundaries[ii], boundaries[jj]])
 
 
 def candidate_pairs(

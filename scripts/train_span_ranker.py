@@ -8,7 +8,9 @@ Each dataset is indexed through the normal ingestion path and every question is 
 five folds grouped by article (stacking): the sentence model's out-of-fold scores choose the
 sentences whose boundaries train the start and end models, and their out-of-fold scores make the
 span model's candidates. The models shipped are fitted on all the data; the out-of-fold answers
-give the cross-validated figures printed at the end (and stored in the model file).
+give the cross-validated figures printed at the end (and stored in the model file). The sentence
+model is taken unchanged from the existing model file (``--sentence-from``) unless
+``--fit-sentence``: refitted on today's retrieval it differs in the last decimals.
 
 Only CMRC 2018 trial and DRCD test are used for training; the dev sets stay held out.
 """
@@ -69,6 +71,8 @@ BOUNDARY_CATEGORICAL = (
     "class_after2",
     "tag_before",
     "tag_after",
+    "asked",
+    "suffix_type_before",
 )
 SPAN_CATEGORICAL = (
     "kind",
@@ -187,7 +191,7 @@ def _fit(
         "seed": SEED,
         "deterministic": True,
         "force_row_wise": True,
-        "num_threads": 2,
+        "num_threads": 1,
         "verbose": -1,
     }
     if p["objective"] == "lambdarank":
@@ -245,7 +249,7 @@ def _cross_fit(
         if not test.any() or not train.any():
             continue
         model = _fit(name, x[train], y[train], qidx[train], feature_names, categorical)
-        out[test] = model.predict(x[test], num_threads=2)
+        out[test] = model.predict(x[test], num_threads=1)
     return out
 
 
@@ -422,7 +426,11 @@ def evaluate(
     }
 
 
-def train(records: list[dict[str, Any]], *, cross_validate: bool = True) -> dict[str, Any]:
+def train(
+    records: list[dict[str, Any]], *, cross_validate: bool = True, sentence_model: str | None = None
+) -> dict[str, Any]:
+    """Fit the models; ``sentence_model`` (a LightGBM model text) is shipped as it is instead of
+    a sentence model fitted here (the later stages still learn from out-of-fold scores)."""
     t0 = time.perf_counter()
     fold_of_q = np.array(_folds(records))
     built = build(records)
@@ -459,7 +467,8 @@ def train(records: list[dict[str, Any]], *, cross_validate: bool = True) -> dict
         report = evaluate(records, built, sstage, span_oof)
         report["candidate_ceiling"] = evaluate(records, built, sstage, sstage["em"] + sstage["f1"])
     models = {
-        "sentence": _fit("sentence", xs, ys, qs, SENTENCE_FEATURES, SENTENCE_CATEGORICAL),
+        "sentence": sentence_model
+        or _fit("sentence", xs, ys, qs, SENTENCE_FEATURES, SENTENCE_CATEGORICAL),
         "start": _fit(
             "start",
             xb[mask],
@@ -502,7 +511,9 @@ def save(
             "drcd_test": "CC BY-SA 3.0 (Shao et al., arXiv:1806.00920)",
         },
         "cross_validation": report,
-        "models": {name: m.model_to_string() for name, m in models.items()},
+        "models": {
+            name: m if isinstance(m, str) else m.model_to_string() for name, m in models.items()
+        },
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     # mtime=0: the same models give the same bytes
@@ -523,6 +534,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=None, help="boosting rounds (smoke runs)")
     parser.add_argument("--no-cv", action="store_true", help="skip the cross-validated figures")
+    # The refusal model reads the sentence model's scores: a rebuild keeps that model as it is
+    # (refitting it on re-searched passages would move its scores) unless told otherwise.
+    parser.add_argument(
+        "--sentence-from",
+        type=Path,
+        default=MODEL_PATH,
+        help="model file whose sentence model is shipped unchanged (when it exists)",
+    )
+    parser.add_argument("--fit-sentence", action="store_true", help="fit the sentence model too")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     FOLDS = args.folds
@@ -537,7 +557,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.cache is not None:
             with args.cache.open("wb") as f:
                 pickle.dump(records, f)
-    result = train(records, cross_validate=not args.no_cv)
+    sentence_model = None
+    if not args.fit_sentence and args.sentence_from.exists():
+        with gzip.open(args.sentence_from, "rt", encoding="utf-8") as f:
+            sentence_model = json.load(f)["models"]["sentence"]
+        log.info("sentence model kept from %s", args.sentence_from)
+    result = train(records, cross_validate=not args.no_cv, sentence_model=sentence_model)
     save(result["models"], result["table"], result["report"], args.out, args.datasets)
     print(json.dumps(result["report"], ensure_ascii=False, indent=1))
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)")

@@ -35,6 +35,7 @@ from models.summarizer import (
     HeadingModel,
     Summarizer,
     Weights,
+    fit_heading_openers,
     fit_heading_prior,
     fit_logistic,
     heading_char_stats,
@@ -74,7 +75,8 @@ def _fold_of(rows: list[dict]) -> dict[int, int]:
 
 def fit_heading_model(rows: list[dict]) -> HeadingModel:
     """The headline model fitted on ``rows``: the logistic part on prior values cross-fitted by
-    year (a row's prior never counts its own heading), the prior table on all ``rows``."""
+    year (a row's prior never counts its own heading), the prior table and the heading openers
+    on all ``rows``."""
     fold_of = _fold_of(rows)
     xs, ys = [], []
     for k in range(_HEADING_FOLDS):
@@ -90,7 +92,8 @@ def fit_heading_model(rows: list[dict]) -> HeadingModel:
             ys.append(np.array([c in kept for c in chars], dtype=np.float64))
     coef, intercept = fit_logistic(np.vstack(xs), np.concatenate(ys), l2=_HEADING_L2)
     prior, base = fit_heading_prior([(r["text"], r["summary"]) for r in rows])
-    return HeadingModel(prior, base, tuple(coef.tolist()), intercept)
+    openers = fit_heading_openers([r["summary"] for r in rows])
+    return HeadingModel(prior, base, tuple(coef.tolist()), intercept, openers)
 
 
 def _gwr_rouge1(model: HeadingModel, rows: list[dict]) -> list[float]:

@@ -174,6 +174,7 @@ class Speeches:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._lock = RWLock()
+        self._save_lock = threading.Lock()  # one periodic index save at a time
         self._outlines = _OutlineCache()
         self._summarizer = Summarizer()
         self._store: Store | None = None
@@ -338,6 +339,7 @@ class Speeches:
                     added, texts, vectors, [_heading(title, p.section_title) for p in passages]
                 )
                 self.retriever.changed()
+        self._flush_if_due()
 
     def delete_document(self, doc_id: str) -> None:
         with self._lock.write():
@@ -346,6 +348,20 @@ class Speeches:
                 raise NotFound(f"no document with id {doc_id!r}")
             self.retriever.remove(removed)
             self.retriever.changed()
+        self._flush_if_due()
+
+    def _flush_if_due(self) -> None:
+        """The periodic index save: files written under the read lock, so queries go on; only
+        swapping the saved vectors in takes the write lock. One saver at a time."""
+        if not self.retriever.flush_due():
+            return
+        with self._save_lock:
+            if not self.retriever.flush_due():
+                return
+            with self._lock.read():
+                saved = self.retriever.write_files()
+            with self._lock.write():
+                self.retriever.finish_save(saved)
 
     def get_document(self, doc_id: str) -> StoredDocument:
         return self._require(doc_id)

@@ -6,7 +6,9 @@ their scores. Callers serialise mutations against searches (see ``Speeches``).
 
 from __future__ import annotations
 
+import heapq
 import logging
+import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,11 +20,15 @@ import numpy as np
 
 from embeddings.base import Encoder
 from embeddings.bm25 import BM25Index
+from embeddings.bm25_kernel import warm_up
 from embeddings.errors import IndexFormatError
 from embeddings.hashing import HashingEncoder
 from embeddings.tokens import lexical_tokens, normalize, query_tokens, tokens_of_normalized
-from embeddings.vector_index import DEFAULT_EXACT_MAX, VectorIndex
+from embeddings.vector_index import DEFAULT_EXACT_MAX, Rows, VectorIndex
 from service.store import Store, StoredPassage
+
+# A cosine of unit vectors, with room for float32 rounding.
+_COS_BOUND = 1.0 + 1e-5
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +91,7 @@ class Retriever:
         self.exact_max = exact_max
         self.k_factor = k_factor
         self._dirty = False
+        self._version = 0  # mutations so far: a save notes the one it wrote
         self._saved_at = time.monotonic()
         self._store: Store | None = None
         # BM25 tokens computed by ``embed`` (outside the write lock), by text, until ``add``.
@@ -175,6 +182,11 @@ class Retriever:
         ):
             self.save()
         store.set_meta(_EMBEDDER_KEY, self.embedder_id)
+        # BM25's compiled search is loaded from numba's cache (or compiled) here, not by the
+        # first query: about a second, mostly numba's own imports. Not in a background thread:
+        # that slowed whatever the process did next (an ingestion, by a third), and its objects
+        # would miss the API's gc.freeze() after start-up.
+        warm_up()
         return ReconcileReport(loaded, len(orphans), embedded, rebuilt)
 
     def _load_lexical(self, store: Store, stored: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -284,7 +296,7 @@ class Retriever:
             self.bm25.add_many(
                 ids, [passage_tokens(t, h) for t, h in zip(texts, headings, strict=True)]
             )
-        self._dirty = True
+        self.changed()
 
     def remove(self, ids: list[int]) -> None:
         if not ids:
@@ -295,24 +307,42 @@ class Retriever:
                 self.bm25.remove(pid)
 
     def save(self) -> None:
-        self.vectors.save(self.index_path)
+        """Write both indexes and map the saved vectors (the caller holds the write lock)."""
+        self.finish_save(self.write_files())
+
+    def write_files(self) -> SavedIndexes:
+        """Write both index files from the current state. It only reads the indexes, so under
+        a read lock queries go on meanwhile; ``finish_save`` (under the write lock) completes
+        it. A flush used to hold the write lock throughout, stalling queries ~0.3 s."""
+        view = self.vectors.save(self.index_path, map_saved=False)
         if not self._lexical_damaged:
             titles = _titles(self._store) if self._store is not None else {}
             with self._lexical_guard():
                 self.bm25.save(self.lexical_path, extra={"titles": titles})
-        self._dirty = False
+        return SavedIndexes(self._version, view)
+
+    def finish_save(self, saved: SavedIndexes) -> None:
+        """Serve the saved vectors from their file, unless the index changed since they were
+        written (then the next flush writes it again)."""
+        current = saved.version == self._version
+        if current and saved.view is not None:
+            self.vectors.map_saved(self.index_path, saved.view)
+        self._dirty = not current
         self._saved_at = time.monotonic()
 
     def changed(self) -> None:
-        """Note a mutation; write the indexes if the last write is older than ``flush_seconds``.
+        """Note a mutation (the caller holds the write lock); ``flush_due`` says when to save.
 
         Deferring is safe: the store is the source of truth and ``load`` embeds and tokenises
         whatever the saved indexes lack, so a crash costs re-indexing a few passages, never
         data. It keeps a bulk ingestion from rewriting the whole index files once per document.
         """
         self._dirty = True
-        if time.monotonic() - self._saved_at >= self.flush_seconds:
-            self.save()
+        self._version += 1
+
+    def flush_due(self) -> bool:
+        """Changed, and last written more than ``flush_seconds`` ago."""
+        return self._dirty and time.monotonic() - self._saved_at >= self.flush_seconds
 
     def flush(self) -> None:
         if self._dirty:
@@ -347,19 +377,46 @@ class Retriever:
         top_lexical = lexical[0][1] if lexical else 0.0
         lex = {pid: (s / top_lexical if top_lexical > 0 else 0.0) for pid, s in lexical}
         cos = dict(dense)
+        w = self.dense_weight
         missing = [pid for pid in lex if pid not in cos]
         if missing and use_dense:
-            # Lexical candidates outside the dense pool still get their exact cosine.
-            cos.update(self.vectors.similarity(qvec[0], np.asarray(missing, dtype=np.int64)))
-        w = self.dense_weight
-        ranked = sorted(
-            ((lex.get(pid, 0.0) + w * cos.get(pid, 0.0), pid) for pid in lex.keys() | cos.keys()),
-            key=lambda x: (-x[0], x[1]),
+            # Lexical candidates outside the dense pool get their exact cosine, but only those
+            # that could still make the top k: vectors are unit length, so a cosine moves a
+            # fused score by at most ``w`` either way (gathering the vectors was a third of
+            # the search's time beside FAISS at 100k passages).
+            floor = _kth_largest(
+                [lex.get(pid, 0.0) + w * c for pid, c in dense]
+                + [lex[pid] - w * _COS_BOUND for pid in missing],
+                k,
+            )
+            missing = [pid for pid in missing if lex[pid] + w * _COS_BOUND >= floor]
+            if missing:
+                cos.update(self.vectors.similarity(qvec[0], np.asarray(missing, dtype=np.int64)))
+        # Best first, ties by smaller id; only the k returned get an object.
+        best = heapq.nsmallest(
+            k,
+            [
+                (-(lex.get(pid, 0.0) + w * cos.get(pid, 0.0)), pid)
+                for pid in lex.keys() | cos.keys()
+            ],
         )
-        # Only the k returned get an object.
-        return [
-            Scored(pid, score, lex.get(pid, 0.0), cos.get(pid, 0.0)) for score, pid in ranked[:k]
-        ]
+        return [Scored(pid, -neg, lex.get(pid, 0.0), cos.get(pid, 0.0)) for neg, pid in best]
+
+
+@dataclass(frozen=True)
+class SavedIndexes:
+    """What ``write_files`` wrote: the mutation count then and the vector rows saved (``None``
+    if the vectors were damaged and not written)."""
+
+    version: int
+    view: Rows | None
+
+
+def _kth_largest(values: list[float], k: int) -> float:
+    """The k-th largest of ``values``; minus infinity when there are fewer."""
+    if len(values) < k:
+        return -math.inf
+    return heapq.nlargest(k, values)[-1]
 
 
 def _not_in(values: np.ndarray, present: np.ndarray) -> np.ndarray:

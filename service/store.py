@@ -406,7 +406,12 @@ class Store:
 
     def passage_ids(self, doc_ids: Iterable[str] | None = None) -> list[int]:
         if doc_ids is None:
-            return [r[0] for r in self._conn().execute("SELECT id FROM passages ORDER BY id")]
+            # No ORDER BY: SQLite then reads the small doc_id index (which holds every id)
+            # instead of the table's pages with all the texts (1.4 GB at 1M passages, most of a
+            # cold start-up). The index's runs are each in id order, so the sort is quick.
+            ids = [r[0] for r in self._conn().execute("SELECT id FROM passages")]
+            ids.sort()
+            return ids
         return [r[0] for r in self._rows_in("SELECT id FROM passages WHERE doc_id", doc_ids)]
 
     def _rows_in(self, select_where: str, values: Iterable[Any]) -> Iterator[tuple[Any, ...]]:

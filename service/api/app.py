@@ -13,6 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from service.api.errors import install_error_handlers
+from service.api.inline import Inflight
 from service.api.metrics import Metrics
 from service.api.middleware import BodyLimitMiddleware, RequestLogMiddleware
 from service.api.routes import ask, chat, documents, health, info, page, search, summarize
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=page.STATIC_DIR), name="static")
     app.state.metrics = Metrics()
+    app.state.inflight = Inflight()
     if keys.enabled:
         _document_bearer_auth(app)
     # Outermost last: request id, log and metrics see every answer, CORS headers go on 401s
@@ -101,7 +103,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["X-Request-ID", "Location"],
             max_age=600,
         )
-    app.add_middleware(RequestLogMiddleware, metrics=app.state.metrics, fastapi_app=app)
+    app.add_middleware(
+        RequestLogMiddleware,
+        metrics=app.state.metrics,
+        fastapi_app=app,
+        inflight=app.state.inflight,
+    )
     return app
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.api.inline import Inflight
 from service.api.metrics import Metrics
 from service.api.security import send_error
 
@@ -118,12 +119,16 @@ class RouteLabels:
 
 
 class RequestLogMiddleware:
-    """Request id (``X-Request-ID``, kept if the client sent a sane one), access line, metrics."""
+    """Request id (``X-Request-ID``, kept if the client sent a sane one), access line, metrics,
+    and the count of requests in the server (see ``service.api.inline``)."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, fastapi_app: Any) -> None:
+    def __init__(
+        self, app: ASGIApp, metrics: Metrics, fastapi_app: Any, inflight: Inflight
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.labels = RouteLabels(fastapi_app)
+        self.inflight = inflight
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -149,9 +154,11 @@ class RequestLogMiddleware:
                 message = {**message, "headers": headers}
             await send(message)
 
+        self.inflight.count += 1
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            self.inflight.count -= 1
             duration = time.perf_counter() - started
             route = self.labels(scope)
             self.metrics.observe(scope["method"], route, status, duration)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
+from embeddings.tokens import words
 from models.coverage import QuestionTerms
 from models.refusal import FEATURES, RefusalModel, aligned_share, evidence, fit, load_refusal_model
 
@@ -79,3 +82,26 @@ def test_fit_separates_separable_evidence() -> None:
     assert isinstance(model, RefusalModel)
     wrong = sum(model.answerable(f) != bool(y) for f, y in rows)
     assert wrong <= 4
+
+
+def test_a_question_is_segmented_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The answerer and the refusal evidence each build the same question's terms: jieba runs once.
+    import models.coverage as coverage
+
+    calls: list[str] = []
+
+    def counted(text: str) -> list[str]:
+        calls.append(text)
+        return words(text)
+
+    monkeypatch.setattr(coverage, "words", counted)
+    coverage._question_words.cache_clear()
+    question = "绿原乡的特产“红心”猕猴桃是哪一年引进的？"
+    first = [t.word for t in QuestionTerms(question, _idf).terms]
+    again = [t.word for t in QuestionTerms(question, _idf).terms]
+    assert first == again and len(calls) == 1
+    refined = QuestionTerms(question, _idf, refined=True)
+    segmented = len(calls)
+    assert segmented > 1  # the refined words: each piece between question words, once as well
+    assert [t.word for t in refined.refined(question).terms] == [t.word for t in refined.terms]
+    assert len(calls) == segmented

@@ -27,6 +27,7 @@ from models.summarizer import (
     _analyse,
     default_heading_model,
     default_max_sentences,
+    fit_heading_openers,
     fit_heading_prior,
     fit_logistic,
     heading_char_stats,
@@ -677,6 +678,50 @@ def test_a_headline_pairs_two_short_units_when_together_they_match_more() -> Non
     assert len(summarizer.summarize(text, sentences, budget)) == 1
 
 
+# Each sentence opens with a short leading clause (6 and 7 tokens) and runs past the budget.
+OPENERS = (
+    "加强土地调控，从紧控制新增建设用地，严肃查处违法违规用地行为。\n"
+    "我们追求的发展，是提高质量效益、推进转型升级、改善人民生活的发展。"
+)
+
+
+def test_a_headline_keeps_a_short_leading_clause_only_when_it_opens_like_a_heading() -> None:
+    text = OPENERS
+    sentences = build(text, topics=False)
+    wanted = "加强土地调控我们追求的发展"
+    plain = prior_only({c: 3.0 for c in wanted})
+    with_openers = dataclasses.replace(plain, openers=frozenset({"加强", "我们"}))
+    only_first = dataclasses.replace(plain, openers=frozenset({"加强"}))
+    budget = Budget(max_chars=14)
+    # Both clauses are below min_trim_tokens (8): without openers neither is a unit, and
+    # nothing else fits, so the summary is the last-resort cut of the best sentence.
+    chosen = texts(text, Summarizer(headline=plain).summarize(text, sentences, budget))
+    assert chosen and not {"加强土地调控", "我们追求的发展"} & set(chosen)
+    assert texts(text, Summarizer(headline=with_openers).summarize(text, sentences, budget)) == [
+        "加强土地调控",
+        "我们追求的发展",
+    ]
+    assert texts(text, Summarizer(headline=only_first).summarize(text, sentences, budget)) == [
+        "加强土地调控"
+    ]
+    for e in Summarizer(headline=with_openers).summarize(text, sentences, budget):
+        assert e.trimmed and text[e.end] == "，"
+
+
+def test_fit_heading_openers_keeps_bigrams_that_open_several_headings() -> None:
+    headings = ["加强管理。", "加强服务。", "推进改革。", "坚持创新。", "坚持发展。", "坚持"]
+    assert fit_heading_openers(headings) == frozenset({"加强", "坚持"})
+    assert fit_heading_openers(headings, min_count=3) == frozenset({"坚持"})
+    assert fit_heading_openers(["加"]) == frozenset()
+
+
+def test_the_shipped_heading_model_has_heading_openers_and_not_fragments() -> None:
+    model = default_heading_model()
+    assert model is not None
+    assert {"加强", "推进", "坚持"} <= model.openers
+    assert not {"党的", "我们", "作为", "所有", "在"} & model.openers
+
+
 def test_a_headline_skips_thanks_and_hand_overs() -> None:
     text = HANDOVER
     sentences = build(text, topics=False)
@@ -759,6 +804,7 @@ def test_fit_logistic_reaches_the_penalised_optimum() -> None:
 
 def test_heading_model_json_round_trip() -> None:
     model = prior_only({"加": 1.25, "强": -0.5}, base=-2.0)
+    model = dataclasses.replace(model, openers=frozenset({"加强", "推进"}))
     again = HeadingModel.from_json(json.loads(json.dumps(model.to_json())))
     assert again == model
     broken = model.to_json() | {"features": ["prior"]}

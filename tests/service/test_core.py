@@ -193,3 +193,45 @@ def test_bm25_found_damaged_after_start_up_is_dropped_then_rebuilt(
         assert set(bm25.pids().tolist()) == _passage_ids(speeches) > ids
         assert speeches.retriever.search("小边城更要有大忠诚", 3)[0].lexical > 0
     assert lexical.exists()
+
+
+def test_fused_top_k_skips_only_cosines_that_cannot_matter(
+    fresh_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lexical candidates outside the dense pool get a cosine only if they could still make
+    the top k; the ranking equals that of giving every one its cosine."""
+    import service.retrieval as retrieval_module
+
+    settings = fresh_settings.model_copy(update={"candidate_pool": 8})
+    with Speeches(settings) as speeches:
+        speeches.ingest_paths([SEED_DIR])
+        retriever = speeches.retriever
+        asked: list[int] = []
+        similarity = retriever.vectors.similarity
+
+        def counting(query: np.ndarray, ids: np.ndarray) -> dict[int, float]:
+            asked.extend(np.asarray(ids).tolist())
+            return similarity(query, ids)
+
+        monkeypatch.setattr(retriever.vectors, "similarity", counting)
+        queries = ["乡村振兴", "干部作风建设", "经济发展质量", "安全生产责任", "招商引资项目"]
+        for k in (1, 3, 8):
+            for query in queries:
+                asked.clear()
+                pruned = retriever.search(query, k)
+                pruned_asked = len(asked)
+                monkeypatch.setattr(retrieval_module, "_COS_BOUND", float("inf"))
+                asked.clear()
+                everything = retriever.search(query, k)
+                monkeypatch.setattr(retrieval_module, "_COS_BOUND", 1.0 + 1e-5)
+                assert [s.passage_id for s in pruned] == [s.passage_id for s in everything]
+                assert [s.score for s in pruned] == pytest.approx([s.score for s in everything])
+                assert pruned_asked <= len(asked)
+        # With k = 1 most lexical candidates cannot catch up: their vectors are never read.
+        asked.clear()
+        retriever.search("乡村振兴", 1)
+        pruned_asked = len(asked)
+        monkeypatch.setattr(retrieval_module, "_COS_BOUND", float("inf"))
+        asked.clear()
+        retriever.search("乡村振兴", 1)
+        assert pruned_asked < len(asked)

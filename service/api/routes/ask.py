@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from service.api.deps import SpeechesDep
+from service.api.inline import run_blocking
 from service.api.schemas import CleanStr, FilterValue, HitOut, filter_field, model_response
+from service.core import Speeches
 
 router = APIRouter(tags=["ask"])
 
@@ -36,7 +38,11 @@ class AskOut(BaseModel):
 
 
 @router.post("/v1/ask", response_model=AskOut)
-def ask(body: AskIn, speeches: SpeechesDep) -> Response:
+async def ask(body: AskIn, speeches: SpeechesDep, request: Request) -> Response:
+    return await run_blocking(request, _ask, body, speeches)
+
+
+def _ask(body: AskIn, speeches: Speeches) -> Response:
     result = speeches.ask(body.question, body.top_k, body.doc_ids, filter=body.filter)
     answer = AskOut(
         answer=result.answer,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from service.api.deps import SpeechesDep
+from service.api.inline import run_blocking
 from service.api.schemas import CleanStr, FilterValue, HitOut, filter_field, model_response
+from service.core import Speeches
 
 router = APIRouter(tags=["search"])
 
@@ -23,6 +25,10 @@ class SearchOut(BaseModel):
 
 
 @router.post("/v1/search", response_model=SearchOut)
-def search(body: SearchIn, speeches: SpeechesDep) -> Response:
+async def search(body: SearchIn, speeches: SpeechesDep, request: Request) -> Response:
+    return await run_blocking(request, _search, body, speeches)
+
+
+def _search(body: SearchIn, speeches: Speeches) -> Response:
     hits = speeches.search(body.query, body.top_k, body.doc_ids, filter=body.filter)
     return model_response(SearchOut(hits=[HitOut.model_validate(h.as_dict()) for h in hits]))
