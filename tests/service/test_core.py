@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import embeddings.bm25 as bm25_module
+import service.retrieval as retrieval_module
 from embeddings.errors import IndexFormatError
 from embeddings.vector_index import VectorIndex
 from service.config import Settings
@@ -141,6 +143,35 @@ def test_unflushed_index_after_a_crash_is_completed_at_start(fresh_settings: Set
         assert _vector_ids(speeches) == stored
         assert speeches.search("招商选资", top_k=1)[0].doc_id == SEED_000
     crashed.store.close()
+
+
+def test_periodic_flush_writes_while_queries_run(fresh_settings: Settings) -> None:
+    """The periodic index save writes its files under the read lock: a search from another
+    thread finishes while the files are being written, and a process that dies after the
+    flush re-indexes nothing at its next start."""
+    eager = fresh_settings.model_copy(update={"index_flush_seconds": 0.0})
+    speeches = Speeches(eager).open()
+    retriever = speeches.retriever
+    write_files = retriever.write_files
+    searched_during_save: list[bool] = []
+
+    def write_files_with_a_search() -> retrieval_module.SavedIndexes:
+        worker = threading.Thread(target=lambda: speeches.search("招商选资", top_k=1))
+        worker.start()
+        worker.join(timeout=30)
+        searched_during_save.append(not worker.is_alive())
+        return write_files()
+
+    retriever.write_files = write_files_with_a_search  # type: ignore[method-assign]
+    speeches.put_document(seed_text(SEED_000), doc_id=SEED_000)
+    assert searched_during_save == [True]
+    assert not retriever.flush_due() and not retriever._dirty
+    stored = _passage_ids(speeches)
+    # No close(): the process "dies" here, after the periodic flush.
+    with Speeches(fresh_settings) as again:
+        assert again.startup is not None and again.startup.embedded == 0
+        assert _vector_ids(again) == stored
+    speeches.store.close()
 
 
 def test_titles_are_searchable_and_follow_a_retitle(fresh_settings: Settings) -> None:
