@@ -18,8 +18,8 @@ _SEED = 1024
 
 @njit(cache=True, nogil=True)
 def _seek(slots, p, hi, d):  # type: ignore[no-untyped-def]
-    """The first position in ``[p, hi)`` of term ``j`` whose slot is ``>= d`` (galloping from
-    ``p``: cursors only move forward, usually by a little)."""
+    """The first position in ``[p, hi)`` whose slot is ``>= d`` (galloping from ``p``: cursors
+    only move forward, usually by a little)."""
     if p >= hi or slots[p] >= d:
         return p
     lo = p  # slot(lo) < d
@@ -36,6 +36,23 @@ def _seek(slots, p, hi, d):  # type: ignore[no-untyped-def]
         else:
             top = mid
     return lo
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _term_score(w, tf, kp1, norm_d):  # type: ignore[no-untyped-def]
+    """One posting's BM25 score, in the float operations (and order) of a full scan."""
+    return w * tf * kp1 / (tf + norm_d)
+
+
+@njit(cache=True, nogil=True)
+def _offer(heap, filled, score):  # type: ignore[no-untyped-def]
+    """Keep ``score`` if it is among the best ``len(heap)``; returns the heap's new size."""
+    if filled < heap.size:
+        _heap_push(heap, filled, score)
+        return filled + 1
+    if score > heap[0]:
+        _heap_replace_min(heap, score)
+    return filled
 
 
 @njit(cache=True, nogil=True)
@@ -77,12 +94,11 @@ def maxscore(  # type: ignore[no-untyped-def]
 
     Terms are given in query order: ``w`` (weight x idf), ``bound`` (an upper bound of the
     term's score in any passage, with slack), and their postings, ``[lo, hi)`` of ``slots``
-    (ascending) and ``tfs``. ``mask`` (bool per
-    slot, or empty for none) excludes slots. Returns ``(slots, scores, scanned)``: every passage
-    that may be in the top ``k`` (ties and float-rounding neighbours at the cut-off included,
-    so the caller's final selection is exact), its score summed term by term in query order as
-    a full scan sums it (bit for bit), and the postings read in order (the rest were only
-    looked up, or skipped).
+    (ascending) and ``tfs``. ``mask`` (bool per slot, or empty for none) excludes slots.
+    Returns ``(slots, scores, scanned)``: every passage that may be in the top ``k`` (ties and
+    float-rounding neighbours at the cut-off included, so the caller's final selection is
+    exact), its score summed term by term in query order as a full scan sums it (bit for
+    bit), and the postings read in order (the rest were only looked up, or skipped).
 
     MaxScore: terms by rising bound; once the k-th best score ``theta`` exceeds the summed
     bounds of the first few terms, a passage holding only those cannot make the top k, so they
@@ -123,19 +139,13 @@ def maxscore(  # type: ignore[no-untyped-def]
         d = slots[p]
         if has_mask and not mask[d]:
             continue
-        tf = float(tfs[p])
-        score = s_w[top] * tf * kp1 / (tf + norm[d])
+        score = _term_score(s_w[top], float(tfs[p]), kp1, norm[d])
         for j in range(top):
             q = _seek(slots, cursor[j], s_hi[j], d)
             cursor[j] = q
             if q < s_hi[j] and slots[q] == d:
-                tf = float(tfs[q])
-                score += s_w[j] * tf * kp1 / (tf + norm[d])
-        if filled < k:
-            _heap_push(heap, filled, score)
-            filled += 1
-        elif score > heap[0]:
-            _heap_replace_min(heap, score)
+                score += _term_score(s_w[j], float(tfs[q]), kp1, norm[d])
+        filled = _offer(heap, filled, score)
     if filled == k:
         theta = heap[0]
         cut = theta * (1.0 - slack)
@@ -159,8 +169,7 @@ def maxscore(  # type: ignore[no-untyped-def]
         for j in range(first, n):
             p = pos[j]
             if p < s_hi[j] and slots[p] == d:
-                tf = float(tfs[p])
-                score += s_w[j] * tf * kp1 / (tf + norm[d])
+                score += _term_score(s_w[j], float(tfs[p]), kp1, norm[d])
                 pos[j] = p + 1
                 scanned += 1
         if has_mask and not mask[d]:
@@ -173,8 +182,7 @@ def maxscore(  # type: ignore[no-untyped-def]
             p = _seek(slots, pos[j], s_hi[j], d)
             pos[j] = p
             if p < s_hi[j] and slots[p] == d:
-                tf = float(tfs[p])
-                score += s_w[j] * tf * kp1 / (tf + norm[d])
+                score += _term_score(s_w[j], float(tfs[p]), kp1, norm[d])
         if not reachable or score < cut or score <= 0.0:
             continue
         if kept == out_slots.size:
@@ -183,11 +191,7 @@ def maxscore(  # type: ignore[no-untyped-def]
         out_slots[kept] = d
         out_scores[kept] = score
         kept += 1
-        if filled < k:
-            _heap_push(heap, filled, score)
-            filled += 1
-        elif score > heap[0]:
-            _heap_replace_min(heap, score)
+        filled = _offer(heap, filled, score)
         if filled == k and heap[0] > theta:
             theta = heap[0]
             cut = theta * (1.0 - slack)
@@ -219,8 +223,7 @@ def maxscore(  # type: ignore[no-untyped-def]
             if p == z:
                 break
             if slots[p] == d:
-                tf = float(tfs[p])
-                scores[i] += w[t] * tf * kp1 / (tf + norm[d])
+                scores[i] += _term_score(w[t], float(tfs[p]), kp1, norm[d])
     return found, scores, scanned
 
 
