@@ -4,8 +4,9 @@ It never writes text of its own: every answer is a slice of a retrieved passage.
 passage covers too little of the question's weighted terms, it declines instead.
 
 Spans come from the learned span ranker, the hand-written rules, or (the default) both: the
-ranker's span, mended so that it never cuts a quoted name in two, unless the ranker is unsure
-and the rules found a quoted name, which speeches use for programme names (“433”工程).
+ranker's span, mended so that it never cuts a quoted name in two, unless the rules found a
+quoted name, which speeches use for programme names (“433”工程), and the ranker is unsure,
+its span merely contains that name, or its span opens with a name the question itself says.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from embeddings.tokens import normalize
 from models.coverage import QuestionTerms
 from models.reader import Reader
 from models.span_ranker import SpanRanker, load_span_ranker
-from models.spans import analyse, extract, mend, starts_quoted
+from models.spans import analyse, extract, mend, opens_with_asked_name, starts_quoted
 from models.text import split_sentences
 
 _DEFAULT = object()
@@ -106,6 +107,15 @@ class Answerer:
     def _hybrid(self, question: str, ranked: Found | None, rules: Found | None) -> Found | None:
         if ranked is None:
             return rules
+        sentence = ranked.sentence_text
+        a, b = ranked.start - ranked.sentence_start, ranked.end - ranked.sentence_start
+        a, b = mend(analyse(question), sentence, a, b)
+        mended = replace(
+            ranked,
+            text=sentence[a:b],
+            start=ranked.sentence_start + a,
+            end=ranked.sentence_start + b,
+        )
         # NaN-safe: a ranker that scored no span at all counts as unsure.
         unsure = not ranked.span_score >= self.rules_below
         if rules is not None and starts_quoted(rules.text):
@@ -117,17 +127,14 @@ class Answerer:
                 and rules.end <= ranked.end
                 and rules.end - rules.start < ranked.end - ranked.start
             )
-            if unsure or inside:
+            # A span that opens with the quoted name the question already says (“五个**” for
+            # “五个**”和什么) answers with the question's own words: the rules' other name wins.
+            repeats = opens_with_asked_name(mended.text, question) and not opens_with_asked_name(
+                rules.text, question
+            )
+            if unsure or inside or repeats:
                 return rules
-        sentence = ranked.sentence_text
-        a, b = ranked.start - ranked.sentence_start, ranked.end - ranked.sentence_start
-        a, b = mend(analyse(question), sentence, a, b)
-        return replace(
-            ranked,
-            text=sentence[a:b],
-            start=ranked.sentence_start + a,
-            end=ranked.sentence_start + b,
-        )
+        return mended
 
     def _rules(
         self, question: str, terms: QuestionTerms, candidates: Sequence[Candidate]

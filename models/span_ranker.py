@@ -374,14 +374,16 @@ def sentence_items(
     """
     top_score = max(scores, default=1.0) or 1.0
     q = qv.text
-    weights = {g: idf(g) for g in qv.bigrams}
+    # Sorted: summed in the set's order, the floats (and so the answers) would depend on the
+    # process's string hash seed.
+    weights = {g: idf(g) for g in sorted(qv.bigrams)}
     total_w = sum(weights.values()) or 1.0
     rough: list[tuple[float, int, int, int, int, str, list[str]]] = []
     shares: dict[tuple[int, int], float] = {}
     for rank, text in enumerate(texts):
         for index, (s, e) in enumerate(split_sentences(text)):
             norm = normalize_chars(text[s:e])
-            present = [g for g in qv.bigrams if g in norm]
+            present = [g for g in weights if g in norm]
             share = sum(weights[g] for g in present) / total_w
             shares[rank, index] = share
             rough.append((share + 0.4 * scores[rank] / top_score, rank, index, s, e, norm, present))

@@ -306,13 +306,22 @@ def starts_quoted(text: str) -> bool:
     return _PAIRED.match(text) is not None
 
 
+def opens_with_asked_name(text: str, question: str) -> bool:
+    """Whether ``text`` opens with a quoted name of two or more characters that the question
+    itself says (“五个**” for “五个**”和什么？): the question's own words are never its answer.
+    (One quoted character, 「韓」, may well be in a question that asks about something else.)"""
+    m = _PAIRED.match(text)
+    return m is not None and len(m.group(0)) > 3 and m.group(0)[1:-1] in question
+
+
 def mend(question: Question, sentence: str, start: int, end: int) -> tuple[int, int]:
     """Widen a span chosen elsewhere (the span ranker) so that it keeps quoted names whole.
 
     A span that cuts a “…”/《》 pair is widened to the pair; one inside a short pair that starts
     or ends at its inner edge (三个区分 of “三个区分开来”) is taken as the whole name. A quote
     inside a longer quotation is left alone. For a name or number question, the noun that the
-    question names it by follows the closing mark (“593”工程).
+    question names it by follows the closing mark (“593”工程). A number or date keeps what
+    belongs to it (:func:`_number_edges`).
     """
     for m in _PAIRED.finditer(sentence):
         q_start, q_end = m.span()
@@ -324,11 +333,77 @@ def mend(question: Question, sentence: str, start: int, end: int) -> tuple[int, 
                 start, end = q_start, q_end
             continue
         start, end = min(start, q_start), max(end, q_end)
+    if question.kind in ("number", "date") and end > start:
+        start, end = _number_edges(question, sentence, start, end)
     if question.kind in ("name", "number") and end > 0 and sentence[end - 1] in "”》」』":
         for k in range(4, 1, -1):
             tail = sentence[end : end + k]
             if len(tail) == k and tail in question.left and all(c.isalnum() for c in tail):
                 return start, end + k
+    return start, end
+
+
+# Era names a year is counted in (民國39年, 公元前221年): without them the year is another one.
+_ERAS = ("中華民國", "中华民国", "民國", "民国", "西元前", "公元前", "西元", "公元")
+_NUMERAL_CHARS = "零〇一二两兩三四五六七八九十百千万萬亿億"
+# What a number's value is counted in, right after its last digit: 1600個, 5000噸級, 20㎝, 60％.
+_COUNTED_IN = re.compile(
+    r"(?:多|余|餘)?(?:[%％‰㎝㎜㎞㎡㎏℃]|平方公里|平方公尺|平方千米|平方米|立方公尺|立方米|"
+    r"公里|公尺|公分|公斤|公頃|公顷|公釐|毫米|厘米|釐米|千米|千克|英里|英尺|海里|"
+    r"美元|港元|歐元|欧元|日圓|日圆|日元|萬人|万人|億元|亿元|萬元|万元|"
+    r"小時|小时|個月|个月|噸級|吨级|"
+    r"[個个人名家項项所次倍歲岁戶户座條条件台輛辆噸吨畝亩米元天週周屆届期批位間间層层種种席年])"
+)
+# 6個 of 6個小時, 3個 of 3個月: the measure word counts the unit that follows it.
+_AFTER_GE = re.compile("小時|小时|月|星期|禮拜|礼拜")
+_FRACTION = re.compile(r"分之[0-9０-９一二两兩三四五六七八九十百千]+")
+# A year given again in another calendar, in brackets: 嘉靖四十四年（1565年）.
+_BRACKETED_YEAR = re.compile(r"[（(][^（）()]{0,12}[0-9０-９]{2,4}[^（）()]{0,6}[）)]")
+# 多久以前 / 多少年前 ask how long ago: the answer keeps its 前 (2500年前).
+_BEFORE_NOW = re.compile("年?[以之]?前")
+_AGO = re.compile("以前|之前|前")
+# A stretch or part of the time named (一次大戰期間, 民國26年上半年, 白堊紀中期, 2015年年底).
+_PART_OF_TIME = re.compile(
+    "期間|期间|時期|时期|年間|年间|上半年|下半年|年底|年末|中期|初期|末期|中葉|中叶|間|间"
+)
+
+
+def _is_numeral(c: str) -> bool:
+    return c.isdigit() or c in _NUMERAL_CHARS
+
+
+def _number_edges(question: Question, sentence: str, start: int, end: int) -> tuple[int, int]:
+    """Widen a number or date span to what belongs to it: the era it is counted in (民國39年),
+    第 when the question asks 第幾, the unit or measure word after its last digit (1600個,
+    20㎝, 6個小時), the rest of a fraction (五分之四), 前 when the question asks how long ago
+    (多久以前: 2500年前), a year restated in brackets (嘉靖四十四年（1565年）), and for a date
+    the stretch or part of the time it names (一次大戰期間, 白堊紀中期, 二十六年間)."""
+    if _is_numeral(sentence[start]):
+        era = next((e for e in _ERAS if sentence[max(0, start - len(e)) : start] == e), "")
+        start -= len(era)
+        if not era and sentence[start - 1 : start] == "第" and question.left.endswith("第"):
+            start -= 1
+    last = sentence[end - 1]
+    if last in "個个" and end - start > 1 and _is_numeral(sentence[end - 2]):
+        more = _AFTER_GE.match(sentence, end)
+        end = more.end() if more else end
+    elif _is_numeral(last):
+        unit = _COUNTED_IN.match(sentence, end)
+        end = unit.end() if unit else end
+    elif last == "分":
+        fraction = _FRACTION.match(sentence, end - 1)
+        end = fraction.end() if fraction else end
+    if sentence[end - 1] == "年":
+        if question.kind == "number" and _BEFORE_NOW.match(question.right):
+            ago = _AGO.match(sentence, end)
+            end = ago.end() if ago else end
+        elif question.kind == "date":
+            bracketed = _BRACKETED_YEAR.match(sentence, end)
+            end = bracketed.end() if bracketed else end
+    if question.kind == "date":
+        part = _PART_OF_TIME.match(sentence, end)
+        if part and (len(part.group(0)) > 1 or sentence[end - 1] == "年"):
+            end = part.end()
     return start, end
 
 

@@ -26,9 +26,11 @@ with the highest expected ROUGE-1 F1 against a heading. A small logistic model
 (:class:`HeadingModel`, ``models/data/heading_chars.json``) estimates for each character of the
 section the probability that a drafter's heading uses it -- from how many of the section's
 sentences, paragraph openings, first clauses and short sub-headings hold it, where it first
-occurs, and a prior table of how often headings keep that character -- and a unit's expected
-F1 is its summed probabilities over its length plus the heading's. Budget use matters: under a
-20-character budget, two short leading clauses often match more than one long sentence's start.
+occurs, a prior table of how often headings keep that character, and how many of the headings
+of the most similar stored sections (:class:`HeadingNeighbours`: reports return to the same
+topics year after year) hold it -- and a unit's expected F1 is its summed probabilities over
+its length plus the heading's. Budget use matters: under a 20-character budget, two short
+leading clauses often match more than one long sentence's start.
 Thanks and hand-overs are never headline units, and a trimmed unit keeps ``min_trim_tokens``
 -- or, when it opens the way headings open (its first two characters begin at least two of
 the training headings: 加强, 推进, 坚持, ...), at least :data:`_OPENER_TRIM_TOKENS`: "加强土地调控"
@@ -60,8 +62,9 @@ import re
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
+from itertools import pairwise
 from numbers import Integral, Real
 from pathlib import Path
 
@@ -79,6 +82,7 @@ __all__ = [
     "Budget",
     "Extract",
     "HeadingModel",
+    "HeadingNeighbours",
     "Summarizer",
     "SummaryError",
     "Weights",
@@ -875,7 +879,16 @@ HEADING_FEATURES = (
     "short_opener_share",
     "in_first_sentence",
     "has_short_opener",
+    "neighbour_headings",
 )
+# How many of the most similar stored sections lend their headings, and how sharply their
+# weight falls with similarity (cosine ** power); chosen on the cross-fitted gwr dev rows by
+# the held-out log loss of the character model (k 3-40, power 1-8 tried; 10 and 3 best).
+_NEIGHBOURS = 10
+_NEIGHBOUR_POWER = 3.0
+# A stored section this similar is the very section being summarised (an eval row the model
+# was fitted on): it is not its own neighbour.
+_SAME_SECTION = 1.0 - 1e-9
 
 
 @dataclass(slots=True)
@@ -962,12 +975,162 @@ def _char_stats(toks: _Tokens, sents: Sequence[Sentence]) -> tuple[list[str], np
 
 
 def heading_design(
-    chars: Sequence[str], stats: np.ndarray, prior: dict[str, float], base: float
+    chars: Sequence[str],
+    stats: np.ndarray,
+    prior: dict[str, float],
+    base: float,
+    neighbour: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The feature matrix (columns :data:`HEADING_FEATURES`) from :func:`heading_char_stats`
-    and a prior table; a token the table has not seen gets ``base``."""
+    """The feature matrix (columns :data:`HEADING_FEATURES`) from :func:`heading_char_stats`,
+    a prior table and :meth:`HeadingNeighbours.share` (zeros when None); a token the table has
+    not seen gets ``base``."""
     p = np.array([prior.get(c, base) for c in chars], dtype=np.float64)
-    return np.column_stack([p, stats[:, :5], stats[:, 5], p * stats[:, 1], stats[:, 6:]])
+    if neighbour is None:
+        neighbour = np.zeros(len(chars))
+    return np.column_stack([p, stats[:, :5], stats[:, 5], p * stats[:, 1], stats[:, 6:], neighbour])
+
+
+def _grams(words: Sequence[str]) -> Counter[str]:
+    """A token sequence's tokens and pairs of consecutive tokens (``"a b"``), with counts."""
+    counts = Counter(words)
+    counts.update(f"{a} {b}" for a, b in pairwise(words))
+    return counts
+
+
+@dataclass(frozen=True)
+class HeadingNeighbours:
+    """The headings of stored sections, found by how similar their text is to a section's.
+
+    Reports come back to the same topics year after year, and a subsection on farming is
+    headed with the words of earlier headings on farming (农业, 农民, 粮食) that no statistic
+    of the section itself singles out. :meth:`share` gives each token of a section the
+    similarity-weighted share of the ``k`` most similar stored sections whose heading holds
+    it. Similarity is the cosine of TF-IDF vectors of tokens and token pairs (sublinear TF,
+    IDF over the stored sections); a neighbour weighs ``cosine ** power``. ``sections`` are
+    the stored sections' tokens, space-separated, and ``headings`` their headings' tokens.
+    """
+
+    headings: tuple[str, ...]
+    sections: tuple[str, ...]
+    k: int = _NEIGHBOURS
+    power: float = _NEIGHBOUR_POWER
+    _heading_sets: tuple[frozenset[str], ...] = field(init=False, repr=False, compare=False)
+    _vocab: dict[str, int] = field(init=False, repr=False, compare=False)
+    _idf: np.ndarray = field(init=False, repr=False, compare=False)
+    _indptr: np.ndarray = field(init=False, repr=False, compare=False)
+    _docs: np.ndarray = field(init=False, repr=False, compare=False)
+    _weights: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if len(self.headings) != len(self.sections):
+            raise ValueError("one heading per stored section")
+        counts = [_grams(s.split()) for s in self.sections]
+        df: Counter[str] = Counter(g for c in counts for g in c)
+        vocab = {g: i for i, g in enumerate(sorted(df))}
+        n = len(counts)
+        idf = np.array([math.log((1 + n) / (1 + df[g])) + 1.0 for g in vocab])
+        # Column-major postings: for each gram, the sections holding it and their weights.
+        cols, docs, weights = [], [], []
+        for d, c in enumerate(counts):
+            col = np.fromiter((vocab[g] for g in c), dtype=np.intp, count=len(c))
+            w = (1.0 + np.log(np.fromiter(c.values(), dtype=np.float64, count=len(c)))) * idf[col]
+            cols.append(col)
+            docs.append(np.full(len(c), d, dtype=np.intp))
+            weights.append(w / (float(np.linalg.norm(w)) or 1.0))
+        col = np.concatenate(cols) if cols else np.zeros(0, dtype=np.intp)
+        order = np.argsort(col, kind="stable")
+        setattr_ = object.__setattr__
+        setattr_(self, "_heading_sets", tuple(frozenset(h.split()) for h in self.headings))
+        setattr_(self, "_vocab", vocab)
+        setattr_(self, "_idf", idf)
+        setattr_(
+            self,
+            "_indptr",
+            np.concatenate([[0], np.cumsum(np.bincount(col, minlength=len(vocab)))]).astype(
+                np.intp
+            ),
+        )
+        setattr_(self, "_docs", np.concatenate(docs)[order] if docs else col)
+        setattr_(self, "_weights", np.concatenate(weights)[order] if weights else np.zeros(0))
+
+    @classmethod
+    def fit(cls, pairs: Sequence[tuple[Sequence[str], str]]) -> HeadingNeighbours:
+        """From ``(section tokens, heading)`` pairs (tokens as :func:`heading_words` gives)."""
+        return cls(
+            headings=tuple(" ".join(_TOKEN.findall(h.lower())) for _, h in pairs),
+            sections=tuple(" ".join(words) for words, _ in pairs),
+        )
+
+    def similarities(self, words: Sequence[str]) -> np.ndarray:
+        """The cosine of a token sequence's TF-IDF vector with every stored section's."""
+        n = len(self.sections)
+        counts = _grams(words)
+        unseen = math.log(1 + n) + 1.0  # the IDF of a gram no stored section holds
+        get = self._vocab.get
+        ids = np.fromiter((get(g, -1) for g in counts), dtype=np.intp, count=len(counts))
+        tf = 1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))
+        known = ids >= 0
+        col = ids[known]
+        qw = tf[known] * self._idf[col]
+        norm = math.sqrt(float(qw @ qw) + float(np.sum((tf[~known] * unseen) ** 2)))
+        lo, hi = self._indptr[col], self._indptr[col + 1]
+        lengths = hi - lo
+        total = int(lengths.sum())
+        if not total or not norm:
+            return np.zeros(n)
+        # Every posting of every query gram, in one gather.
+        index = np.repeat(lo - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
+        dots = np.bincount(
+            self._docs[index], weights=self._weights[index] * np.repeat(qw, lengths), minlength=n
+        )
+        return dots / norm
+
+    def share(self, words: Sequence[str], chars: Sequence[str]) -> np.ndarray:
+        """For each of ``chars``, the weighted share of the section's nearest stored sections
+        whose heading holds it; ``words`` is the section's token sequence."""
+        sims = self.similarities(words)
+        sims[sims >= _SAME_SECTION] = 0.0
+        top = np.argsort(-sims, kind="stable")[: self.k]
+        w = np.maximum(sims[top], 0.0) ** self.power
+        total = float(w.sum())
+        out = np.zeros(len(chars))
+        if total <= 0.0:
+            return out
+        where = {c: i for i, c in enumerate(chars)}
+        for j, weight in zip(top.tolist(), w.tolist(), strict=True):
+            for c in self._heading_sets[j]:
+                i = where.get(c)
+                if i is not None:
+                    out[i] += weight
+        return out / total
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "k": self.k,
+            "power": self.power,
+            "headings": list(self.headings),
+            "sections": list(self.sections),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> HeadingNeighbours:
+        return cls(
+            headings=tuple(str(h) for h in data["headings"]),  # type: ignore[attr-defined]
+            sections=tuple(str(s) for s in data["sections"]),  # type: ignore[attr-defined]
+            k=int(data["k"]),  # type: ignore[call-overload]
+            power=float(data["power"]),  # type: ignore[arg-type]
+        )
+
+
+def heading_words(text: str, sents: Sequence[Sentence]) -> list[str]:
+    """A section's tokens in reading order, as :class:`HeadingNeighbours` reads them."""
+    toks = _tokens(text, sents)
+    return _words(toks)
+
+
+def _words(toks: _Tokens) -> list[str]:
+    names = list(toks.vocab)
+    return [names[i] for i in toks.ids.tolist()]
 
 
 def fit_heading_prior(
@@ -1028,13 +1191,15 @@ class HeadingModel:
     """How likely each character of a section is to be in its heading: a logistic model over
     :data:`HEADING_FEATURES`, with a per-character prior table (log odds fitted on headings);
     ``openers``, the bigrams headings open with (see :func:`fit_heading_openers`), admit
-    shorter leading clauses as headline units."""
+    shorter leading clauses as headline units; ``neighbours`` lend the headings of similar
+    stored sections (the ``neighbour_headings`` feature, 0 without them)."""
 
     prior: dict[str, float]
     base: float
     coef: tuple[float, ...]
     intercept: float
     openers: frozenset[str] = frozenset()
+    neighbours: HeadingNeighbours | None = None
 
     def probabilities(self, text: str, sents: Sequence[Sentence]) -> dict[str, float]:
         """Each distinct token of the section and its probability of being in the heading."""
@@ -1045,7 +1210,11 @@ class HeadingModel:
         chars, stats = _char_stats(toks, sents)
         if not chars:
             return np.zeros(0)
-        logits = heading_design(chars, stats, self.prior, self.base) @ np.asarray(self.coef)
+        neighbour = None
+        if self.neighbours is not None:
+            neighbour = self.neighbours.share(_words(toks), chars)
+        design = heading_design(chars, stats, self.prior, self.base, neighbour)
+        logits = design @ np.asarray(self.coef)
         return 1.0 / (1.0 + np.exp(-(logits + self.intercept)))
 
     def to_json(self) -> dict[str, object]:
@@ -1056,6 +1225,7 @@ class HeadingModel:
             "base": round(self.base, 4),
             "prior": {c: round(v, 3) for c, v in sorted(self.prior.items())},
             "openers": sorted(self.openers),
+            "neighbours": None if self.neighbours is None else self.neighbours.to_json(),
         }
 
     @classmethod
@@ -1068,6 +1238,11 @@ class HeadingModel:
             coef=tuple(float(c) for c in data["coef"]),  # type: ignore[attr-defined]
             intercept=float(data["intercept"]),  # type: ignore[arg-type]
             openers=frozenset(str(b) for b in data.get("openers", [])),  # type: ignore[attr-defined]
+            neighbours=(
+                None
+                if data.get("neighbours") is None
+                else HeadingNeighbours.from_json(data["neighbours"])  # type: ignore[arg-type]
+            ),
         )
 
 

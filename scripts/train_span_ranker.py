@@ -516,8 +516,8 @@ def save(
         },
     }
     out.parent.mkdir(parents=True, exist_ok=True)
-    # mtime=0: the same models give the same bytes
-    with open(out, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:
+    # No name, mtime=0: the same models give the same bytes, whatever the output path
+    with open(out, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as f:
         f.write(json.dumps(payload, ensure_ascii=False, sort_keys=True).encode("utf-8"))
 
 

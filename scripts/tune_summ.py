@@ -11,7 +11,8 @@ weights are scored on the *other* half. Coordinate ascent on ROUGE-1 + ROUGE-L, 
 ``--heading-model`` instead fits the headline model (``models/data/heading_chars.json``, see
 ``HeadingModel`` in models/summarizer.py) on the ``dev`` rows of the Government Work Report
 subsections and prints its ROUGE-1 on those rows cross-fitted by report year (five folds of
-years; each fold summarised by a model fitted on the other four). Test rows are never read.
+years; each fold summarised by a model fitted on the other four, whose stored neighbour sections
+are those four folds' rows). Test rows are never read.
 
     .venv/bin/python scripts/tune_summ.py --heading-model
 """
@@ -33,6 +34,7 @@ from models.summarizer import (
     SPOKEN_WEIGHTS,
     Budget,
     HeadingModel,
+    HeadingNeighbours,
     Summarizer,
     Weights,
     fit_heading_openers,
@@ -40,6 +42,7 @@ from models.summarizer import (
     fit_logistic,
     heading_char_stats,
     heading_design,
+    heading_words,
 )
 from service.evals.summ import SUMM_DIR, body_sentences, split_of
 
@@ -73,27 +76,38 @@ def _fold_of(rows: list[dict]) -> dict[int, int]:
     return {y: i % _HEADING_FOLDS for i, y in enumerate(years)}
 
 
+def _neighbours(rows: list[dict]) -> HeadingNeighbours:
+    return HeadingNeighbours.fit(
+        [(heading_words(r["text"], body_sentences(r["text"])), r["summary"]) for r in rows]
+    )
+
+
 def fit_heading_model(rows: list[dict]) -> HeadingModel:
-    """The headline model fitted on ``rows``: the logistic part on prior values cross-fitted by
-    year (a row's prior never counts its own heading), the prior table and the heading openers
-    on all ``rows``."""
+    """The headline model fitted on ``rows``: the logistic part on prior values and neighbour
+    headings cross-fitted by year (a row's prior never counts its own heading, and its
+    neighbours are rows of other years), the prior table, the heading openers and the stored
+    neighbours on all ``rows``."""
     fold_of = _fold_of(rows)
     xs, ys = [], []
     for k in range(_HEADING_FOLDS):
-        prior, base = fit_heading_prior(
-            [(r["text"], r["summary"]) for r in rows if fold_of[r["year"]] != k]
-        )
+        rest = [r for r in rows if fold_of[r["year"]] != k]
+        prior, base = fit_heading_prior([(r["text"], r["summary"]) for r in rest])
+        neighbours = _neighbours(rest)
         for r in rows:
             if fold_of[r["year"]] != k:
                 continue
-            chars, stats = heading_char_stats(r["text"], body_sentences(r["text"]))
-            xs.append(heading_design(chars, stats, prior, base))
+            sentences = body_sentences(r["text"])
+            chars, stats = heading_char_stats(r["text"], sentences)
+            share = neighbours.share(heading_words(r["text"], sentences), chars)
+            xs.append(heading_design(chars, stats, prior, base, share))
             kept = set(rouge_tokens(r["summary"]))
             ys.append(np.array([c in kept for c in chars], dtype=np.float64))
     coef, intercept = fit_logistic(np.vstack(xs), np.concatenate(ys), l2=_HEADING_L2)
     prior, base = fit_heading_prior([(r["text"], r["summary"]) for r in rows])
     openers = fit_heading_openers([r["summary"] for r in rows])
-    return HeadingModel(prior, base, tuple(coef.tolist()), intercept, openers)
+    return HeadingModel(
+        prior, base, tuple(coef.tolist()), intercept, openers, neighbours=_neighbours(rows)
+    )
 
 
 def _gwr_rouge1(model: HeadingModel, rows: list[dict]) -> list[float]:
@@ -108,6 +122,22 @@ def _gwr_rouge1(model: HeadingModel, rows: list[dict]) -> list[float]:
             rouge("".join(text[e.start : e.end] for e in extracts), r["summary"])["rouge1"].f1
         )
     return out
+
+
+def _model_json(model: HeadingModel) -> str:
+    """The model as JSON, one value per line, but each stored neighbour section on one line
+    rather than one token per line."""
+    data = model.to_json()
+    stored = data.pop("neighbours")
+    head = json.dumps(data, ensure_ascii=False, indent=0)
+    if not isinstance(stored, dict):
+        return head + "\n"
+    fields = [f'"{key}": {json.dumps(stored[key])}' for key in ("k", "power")]
+    for key in ("headings", "sections"):
+        values = ",\n".join(json.dumps(v, ensure_ascii=False) for v in stored[key])
+        fields.append(f'"{key}": [\n{values}\n]')
+    # head ends with "\n}": the neighbours go in before the closing brace.
+    return head[:-2] + ',\n"neighbours": {\n' + ",\n".join(fields) + "\n}\n}\n"
 
 
 def heading_main() -> int:
@@ -126,9 +156,7 @@ def heading_main() -> int:
         mean = 100 * float(np.mean(figures))
         print(f"dev, cross-fitted by year, {name}: n={len(figures)} R-1 {mean:.1f}")
     model = fit_heading_model(dev)
-    HEADING_MODEL_FILE.write_text(
-        json.dumps(model.to_json(), ensure_ascii=False, indent=0) + "\n", "utf-8"
-    )
+    HEADING_MODEL_FILE.write_text(_model_json(model), "utf-8")
     print(f"wrote {HEADING_MODEL_FILE} ({len(model.prior)} characters in the prior table)")
     return 0
 

@@ -258,3 +258,20 @@ def test_hybrid_prefers_a_quoted_name_inside_the_rankers_longer_span() -> None:
     assert found is not None and found.text == "“433”工程"
     offset = SPEECH[2][0]
     assert text[found.start - offset : found.end - offset] == found.text
+
+
+def test_hybrid_never_answers_with_the_quoted_name_the_question_says() -> None:
+    texts = [
+        "让我们坚定信心、埋头苦干，为建设“五个强县”“六个强县”，作出新的更大贡献！",
+        "我们要奋力建设“一城五区”，为建设“五个强县”、建设现代化强省贡献更多力量。",
+    ]
+    cands = [Candidate(t, 100 * i, 1.0 - 0.1 * i, i) for i, t in enumerate(texts)]
+    cut = "五个强县”、建设现代化强省"
+    confident = _Fixed(1, (texts[1].index(cut), texts[1].index(cut) + len(cut)), score=2.5)
+    hybrid = Answerer(min_coverage=0.0, ranker=confident)
+    # The question names “五个强县” itself: the answer is the other name, found by the rules.
+    found = hybrid.answer("会议号召要建设“五个强县”和什么？", cands, _idf)
+    assert found is not None and (found.text, found.start) == ("“六个强县”", 22)
+    # Asked without naming it, the confident ranker's span stands (its quote made whole).
+    found = hybrid.answer("会议号召要建设什么？", cands, _idf)
+    assert found is not None and found.text == "“五个强县”、建设现代化强省"

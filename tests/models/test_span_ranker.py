@@ -4,6 +4,11 @@ rows built from them."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -103,3 +108,41 @@ def test_span_type_rows() -> None:
     assert matrix[2, col["between_alignment"]] == 0
     assert matrix[2, col["question_run_share"]] == 1.0
     assert matrix[0, col["question_run_share"]] < 0.5
+
+
+_SENTENCE_FEATURES_SCRIPT = """
+import math
+from models.span_ranker import QuestionView, sentence_items
+
+class Terms:
+    def coverage(self, text):
+        return 0.5
+
+question = "第二次世界大战期间英国首相丘吉尔在伦敦发表了哪一篇著名的演说？"
+texts = [
+    "1940年6月4日，英国首相丘吉尔在下议院发表了著名的演说《我们将在海滩上战斗》。",
+    "第二次世界大战期间，伦敦多次遭到轰炸，丘吉尔在广播中鼓舞民众。",
+]
+def idf(gram):
+    return math.log(1.0 + 1.0 / (1 + sum(map(ord, gram)) % 97)) / 3.0
+items = sentence_items(QuestionView.of(question), Terms(), texts, [2.0, 1.5], idf)
+print([float(x).hex() for it in items for x in it.features])
+"""
+
+
+def test_sentence_features_do_not_depend_on_the_hash_seed() -> None:
+    """Sums over the question's set of character pairs, taken in the set's order, moved with the
+    process's string hash seed, and so did the answers (and a retrained model's bytes)."""
+    root = Path(__file__).resolve().parents[2]
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", _SENTENCE_FEATURES_SCRIPT],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=root,
+            env={**os.environ, "PYTHONHASHSEED": str(seed), "PYTHONPATH": str(root)},
+        ).stdout
+        for seed in range(1, 7)
+    }
+    assert len(outputs) == 1

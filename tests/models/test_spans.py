@@ -18,7 +18,7 @@ from models.span_ranker import (
     simplified_chars,
     span_matrix,
 )
-from models.spans import analyse, extract, mend, starts_quoted
+from models.spans import analyse, extract, mend, opens_with_asked_name, starts_quoted
 
 
 @pytest.mark.parametrize(
@@ -195,6 +195,76 @@ def test_mend_keeps_quoted_names_whole(question: str, sentence: str, cut: str, m
     assert a <= start and start + len(cut) <= b
 
 
+@pytest.mark.parametrize(
+    ("question", "sentence", "cut", "mended"),
+    [
+        # the era a year is counted in
+        ("汕頭在民國幾年時被攻陷?", "汕頭於民國28年被日軍攻陷。", "28年", "民國28年"),
+        ("秦朝在哪一年统一六国？", "秦于公元前221年统一六国。", "221年", "公元前221年"),
+        # 第 when the question asks 第幾
+        ("工人最多的是長崎縣第幾區?", "工人最多的是第1區。", "1區", "第1區"),
+        # the unit or measure word right after the last digit
+        ("庫頁島的湖泊超過多少個?", "島上的湖泊超過1600個。", "1600", "1600個"),
+        ("插秧的株距大約多長?", "插秧時株距約20㎝為宜。", "20", "20㎝"),
+        ("这艘船为多少吨级?", "可以直航的船为5000吨级。", "5000", "5000吨级"),
+        ("耶穌在十字架上被折磨了多久?", "耶穌在十字架上被折磨了6個小時。", "6個", "6個小時"),
+        # the rest of a fraction
+        ("普魯士約有多少百分比的土地?", "普魯士約佔五分之四的土地。", "五分", "五分之四"),
+        # 前 when the question asks how long ago
+        ("有性生殖在多久以前出現?", "有性生殖在十億年前已經出現。", "十億年", "十億年前"),
+        # a year restated in brackets
+        (
+            "李日华生于哪一年？",
+            "李日华生于明嘉靖四十四年（1565年），浙江人。",
+            "明嘉靖四十四年",
+            "明嘉靖四十四年（1565年）",
+        ),
+        # the stretch or part of the time a date names
+        (
+            "郵票在何時開始變成宣傳的工具?",
+            "郵票在一次大戰期間成為宣傳工具。",
+            "一次大戰",
+            "一次大戰期間",
+        ),
+        ("山脈什麼時候開始隆起?", "山脈自白堊紀中期開始隆起。", "白堊紀", "白堊紀中期"),
+        (
+            "基礎是在何時打下的?",
+            "基礎在民國十八年至二十六年間打下。",
+            "民國十八年至二十六年",
+            "民國十八年至二十六年間",
+        ),
+        # but not 前 for a date question, nor 第 when the question does not ask 第幾
+        (
+            "在哪一年之前居住的居民屬於原居民?",
+            "1898年以前居住的居民屬於原居民。",
+            "1898年",
+            "1898年",
+        ),
+        ("他的排名是多少?", "他的排名是第3，落後兩名。", "3", "3"),
+    ],
+)
+def test_mend_keeps_what_belongs_to_a_number(
+    question: str, sentence: str, cut: str, mended: str
+) -> None:
+    start = sentence.index(cut)
+    a, b = mend(analyse(question), sentence, start, start + len(cut))
+    assert sentence[a:b] == mended
+
+
 def test_starts_quoted() -> None:
     assert starts_quoted("“433”工程") and starts_quoted("《决定》") and starts_quoted("「名」")
     assert not starts_quoted("433”工程") and not starts_quoted("“未完") and not starts_quoted('"x"')
+
+
+@pytest.mark.parametrize(
+    ("text", "question", "says_it"),
+    [
+        ("“五个**”、建设现代化强省", "会议号召要建设“五个**”和什么？", True),
+        ("“五个**”、建设现代化强省", "会议号召要建设五个**和什么？", True),  # quotes or not
+        ("“六个**”", "会议号召要建设“五个**”和什么？", False),
+        ("建设“五个**”", "会议号召要建设“五个**”和什么？", False),  # does not open with it
+        ("「韓」和「朝鮮」", "英文使用哪一單字來表示韓國？", False),  # one character says little
+    ],
+)
+def test_opens_with_asked_name(text: str, question: str, says_it: bool) -> None:
+    assert opens_with_asked_name(text, question) is says_it

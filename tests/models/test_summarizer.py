@@ -21,6 +21,7 @@ from models.summarizer import (
     Budget,
     Extract,
     HeadingModel,
+    HeadingNeighbours,
     Summarizer,
     SummaryError,
     Weights,
@@ -32,6 +33,7 @@ from models.summarizer import (
     fit_logistic,
     heading_char_stats,
     heading_design,
+    heading_words,
 )
 from models.text import Sentence, split_clauses, split_sentences
 
@@ -810,3 +812,77 @@ def test_heading_model_json_round_trip() -> None:
     broken = model.to_json() | {"features": ["prior"]}
     with pytest.raises(ValueError, match="features"):
         HeadingModel.from_json(broken)
+
+
+# Stored sections for the neighbour tests: two on farming, one on industry.
+FARMING = "稳定粮食播种面积，提高农业综合生产能力，加强高标准农田建设，促进农民持续增收。"
+FARMING_TOO = "加强高标准农田建设，稳定粮食生产，健全农民种粮收益保障机制，提高农业生产能力。"
+INDUSTRY = "推动制造业高端化智能化绿色化发展，培育壮大新兴产业，加快传统产业改造升级。"
+
+
+def words_of(text: str) -> list[str]:
+    return heading_words(text, build(text, topics=False))
+
+
+def test_heading_neighbours_lend_the_headings_of_similar_sections() -> None:
+    neighbours = HeadingNeighbours.fit(
+        [
+            (words_of(FARMING), "保障国家粮食安全，促进农民增收。"),
+            (words_of(INDUSTRY), "建设现代化产业体系。"),
+        ]
+    )
+    sims = neighbours.similarities(words_of(FARMING_TOO))
+    assert sims[0] > sims[1] >= 0.0
+    assert neighbours.similarities(words_of(FARMING))[0] == pytest.approx(1.0)
+    chars = ["粮", "农", "产", "业", "的"]
+    share = dict(zip(chars, neighbours.share(words_of(FARMING_TOO), chars).tolist(), strict=True))
+    # Each neighbour weighs cosine ** power, and the shares are of the total weight.
+    w = np.maximum(sims, 0.0) ** neighbours.power
+    assert share["粮"] == pytest.approx(w[0] / w.sum())
+    assert share["产"] == pytest.approx(w[1] / w.sum())
+    assert share["粮"] > share["产"] and share["的"] == 0.0
+    # A stored section is not its own neighbour: only the other one lends its heading.
+    own = neighbours.share(words_of(FARMING), chars).tolist()
+    assert own == pytest.approx([0.0, 0.0, 1.0, 1.0, 0.0])
+    # With k = 1, only the nearest counts; a section sharing nothing gets nothing.
+    nearest = dataclasses.replace(neighbours, k=1)
+    assert nearest.share(words_of(FARMING_TOO), chars).tolist() == [1.0, 1.0, 0.0, 0.0, 0.0]
+    assert neighbours.share(["你", "好"], chars).tolist() == [0.0] * len(chars)
+
+
+def test_the_neighbour_share_is_a_heading_feature() -> None:
+    neighbours = HeadingNeighbours.fit([(words_of(FARMING), "保障国家粮食安全。")])
+    text = FARMING_TOO
+    sentences = build(text, topics=False)
+    chars, stats = heading_char_stats(text, sentences)
+    column = HEADING_FEATURES.index("neighbour_headings")
+    share = neighbours.share(heading_words(text, sentences), chars)
+    assert heading_design(chars, stats, {}, -1.0, share)[:, column].tolist() == share.tolist()
+    assert not heading_design(chars, stats, {}, -1.0)[:, column].any()
+    # A model that reads only the neighbour share gives the borrowed characters the edge.
+    coef = tuple(1.0 if name == "neighbour_headings" else 0.0 for name in HEADING_FEATURES)
+    model = HeadingModel(prior={}, base=0.0, coef=coef, intercept=0.0, neighbours=neighbours)
+    probabilities = model.probabilities(text, sentences)
+    assert probabilities["粮"] > probabilities["农"] == pytest.approx(0.5)
+
+
+def test_heading_model_json_round_trip_keeps_its_neighbours() -> None:
+    neighbours = HeadingNeighbours.fit(
+        [(words_of(FARMING), "保障国家粮食安全。"), (words_of(INDUSTRY), "建设现代化产业体系。")]
+    )
+    model = dataclasses.replace(prior_only({"加": 1.0}), neighbours=neighbours)
+    again = HeadingModel.from_json(json.loads(json.dumps(model.to_json())))
+    assert again == model
+    assert again.neighbours is not None
+    words = words_of(FARMING_TOO)
+    assert (
+        again.neighbours.share(words, ["粮", "产"]).tolist()
+        == neighbours.share(words, ["粮", "产"]).tolist()
+    )
+
+
+def test_the_shipped_heading_model_borrows_from_similar_sections() -> None:
+    model = default_heading_model()
+    assert model is not None and model.neighbours is not None
+    assert len(model.neighbours.sections) == len(model.neighbours.headings) > 100
+    assert model.coef[HEADING_FEATURES.index("neighbour_headings")] > 0.0
