@@ -10,7 +10,7 @@ sentences whose boundaries train the start and end models, and their out-of-fold
 span model's candidates. The models shipped are fitted on all the data; the out-of-fold answers
 give the cross-validated figures printed at the end (and stored in the model file). The sentence
 model is taken unchanged from the existing model file (``--sentence-from``) unless
-``--fit-sentence``: refitted on today's retrieval it differs in the last decimals.
+``--fit-sentence``: the later stages learn from its scores, so a refit moves every answer.
 
 Only CMRC 2018 trial and DRCD test are used for training; the dev sets stay held out.
 """
@@ -534,8 +534,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=None, help="boosting rounds (smoke runs)")
     parser.add_argument("--no-cv", action="store_true", help="skip the cross-validated figures")
-    # The refusal model reads the sentence model's scores: a rebuild keeps that model as it is
-    # (refitting it on re-searched passages would move its scores) unless told otherwise.
+    # The start, end and span models learn from the sentence model's scores: a rebuild keeps
+    # the shipped sentence model as it is (a refit would move every later stage) unless told.
     parser.add_argument(
         "--sentence-from",
         type=Path,
