@@ -321,7 +321,8 @@ def mend(question: Question, sentence: str, start: int, end: int) -> tuple[int, 
     or ends at its inner edge (三个区分 of “三个区分开来”) is taken as the whole name. A quote
     inside a longer quotation is left alone. For a name or number question, the noun that the
     question names it by follows the closing mark (“593”工程). A number or date keeps what
-    belongs to it (:func:`_number_edges`).
+    belongs to it (:func:`_number_edges`), and a designation asked for keeps its noun
+    (:func:`_described_noun`).
     """
     for m in _PAIRED.finditer(sentence):
         q_start, q_end = m.span()
@@ -335,12 +336,32 @@ def mend(question: Question, sentence: str, start: int, end: int) -> tuple[int, 
         start, end = min(start, q_start), max(end, q_end)
     if question.kind in ("number", "date") and end > start:
         start, end = _number_edges(question, sentence, start, end)
+    end = _described_noun(question, sentence, end)
     if question.kind in ("name", "number") and end > 0 and sentence[end - 1] in "”》」』":
         for k in range(4, 1, -1):
             tail = sentence[end : end + k]
             if len(tail) == k and tail in question.left and all(c.isalnum() for c in tail):
                 return start, end + k
     return start, end
+
+
+_DESIGNATION = 4  # characters of X from which 什么样的X asks for a designation
+
+
+def _described_noun(question: Question, sentence: str, end: int) -> int:
+    """For 什么样的X with a long X, a span that stops just before its 的X ends after it.
+
+    A long X is a designation the speech gives (定位为…的政治宣言和行动纲领): the answer is the
+    whole designation, not its last modifier alone. A short X is a category word (什麼樣的原因,
+    什麼樣的效果), and annotators answer with the modifier: those spans are left alone."""
+    noun = question.right
+    if not question.wh.endswith(("样的", "樣的")) or len(noun) < _DESIGNATION or end == 0:
+        return end
+    if sentence.startswith("的" + noun, end):
+        return end + 1 + len(noun)
+    if sentence[end - 1] == "的" and sentence.startswith(noun, end):
+        return end + len(noun)
+    return end
 
 
 # Era names a year is counted in (民國39年, 公元前221年): without them the year is another one.

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from models.answerer import Answerer, Candidate, Found
+from models.answerer import RULES_BELOW_SPAN_SCORE, Answerer, Candidate, Found
 from models.span_ranker import MODEL_PATH, SpanRanker, load_span_ranker
 
 PASSAGES = [
@@ -166,6 +166,21 @@ def test_training_script_runs_on_a_tiny_sample(tmp_path: Path) -> None:
     assert docs[0]["text"][found.start : found.end] == found.text
 
 
+def test_clause_answers_train_no_boundaries() -> None:
+    from scripts.train_span_ranker import phrase_answers
+
+    def phrase(*golds: str) -> bool:
+        return phrase_answers({"golds": list(golds)})
+
+    assert phrase("两种") and phrase("汉普郡、多塞特郡") and phrase("《宇宙奇兵》")
+    # a thousands separator or a clock time is part of a number, not a clause break
+    assert phrase("海拔200米至2,300米") and phrase("11:30") and phrase("3.5亿元")
+    assert not phrase("一半以上病人在征状出现的首个小时内死亡。")
+    assert not phrase("因盾柱木的柱头形状貌如盾形，故而得名")
+    assert not phrase("Hillshire Brands, Inc")
+    assert not phrase("四所", "共有四所；其中两所")  # every gold must be a phrase
+
+
 def test_span_mode_comes_from_the_settings(tmp_path: Path) -> None:
     from service.config import Settings
     from service.core import Speeches
@@ -235,12 +250,13 @@ def test_hybrid_takes_the_rules_quoted_name_when_the_ranker_is_unsure() -> None:
     question = "年轻干部队伍建设工程叫什么？"
     text = SPEECH[0][1]
     wrong = (text.index("严管"), text.index("严管") + 6)
-    for score, expected in ((0.5, "“433”工程"), (2.5, text[wrong[0] : wrong[1]])):
+    unsure, sure = RULES_BELOW_SPAN_SCORE - 0.25, RULES_BELOW_SPAN_SCORE + 2.0
+    for score, expected in ((unsure, "“433”工程"), (sure, text[wrong[0] : wrong[1]])):
         hybrid = Answerer(min_coverage=0.0, ranker=_Fixed(0, wrong, score))
         found = hybrid.answer(question, _speech(), _idf)
         assert found is not None and found.text == expected
     # the rules found no quoted name: the unsure ranker keeps its span
-    found = Answerer(min_coverage=0.0, ranker=_Fixed(0, wrong, 0.5)).answer(
+    found = Answerer(min_coverage=0.0, ranker=_Fixed(0, wrong, unsure)).answer(
         "要做到什么结合？", _speech(), _idf
     )
     assert found is not None and found.text == text[wrong[0] : wrong[1]]

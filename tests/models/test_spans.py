@@ -246,9 +246,55 @@ def test_mend_keeps_quoted_names_whole(question: str, sentence: str, cut: str, m
 def test_mend_keeps_what_belongs_to_a_number(
     question: str, sentence: str, cut: str, mended: str
 ) -> None:
+    assert _mended(question, sentence, cut) == mended
+
+
+def _mended(question: str, sentence: str, cut: str) -> str:
     start = sentence.index(cut)
     a, b = mend(analyse(question), sentence, start, start + len(cut))
-    assert sentence[a:b] == mended
+    return sentence[a:b]
+
+
+SPEECH_DESIGNATION = "是全面建设社会主义现代化国家、全面推进中华民族伟大复兴的政治宣言和行动纲领。"
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "cut", "mended"),
+    [
+        # a long X is a designation: the answer keeps it, whether or not the cut kept 的
+        (
+            "党的二十大被定位为什么样的政治宣言和行动纲领？",
+            SPEECH_DESIGNATION,
+            "中华民族伟大复兴",
+            "中华民族伟大复兴的政治宣言和行动纲领",
+        ),
+        (
+            "党的二十大被定位为什么样的政治宣言和行动纲领？",
+            SPEECH_DESIGNATION,
+            "中华民族伟大复兴的",
+            "中华民族伟大复兴的政治宣言和行动纲领",
+        ),
+        # a short X is a category word: the modifier answers
+        ("成人罪犯有著什麼樣的原因?", "成人罪犯有著性犯罪的原因。", "性犯罪", "性犯罪"),
+        # not a 什么样的 question, or X not right after the span: left alone
+        (
+            "党的二十大被定位为政治宣言和行动纲领吗？",
+            SPEECH_DESIGNATION,
+            "中华民族伟大复兴",
+            "中华民族伟大复兴",
+        ),
+        (
+            "党的二十大被定位为什么样的政治宣言和行动纲领？",
+            SPEECH_DESIGNATION,
+            "全面推进",
+            "全面推进",
+        ),
+    ],
+)
+def test_mend_keeps_the_designation_asked_for(
+    question: str, sentence: str, cut: str, mended: str
+) -> None:
+    assert _mended(question, sentence, cut) == mended
 
 
 def test_starts_quoted() -> None:
