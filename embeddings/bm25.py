@@ -801,12 +801,17 @@ class _Integrity:
         threading.Thread(target=self.run, name="bm25-verify", daemon=True).start()
 
     def run(self) -> None:
+        name = ""
         try:
             for name, arr, crc in self.parts:
                 # zlib releases the GIL on large buffers: searches go on meanwhile.
                 if _crc(memoryview(arr).cast("B")) != crc:
                     self.error = f"{self.path}: checksum mismatch in {name}, the file is corrupt"
                     return
+        except (OSError, ValueError, TypeError) as exc:
+            # Data that could not be checked is not known to be sound: it must not be served,
+            # nor copied into a new file under fresh checksums.
+            self.error = f"{self.path}: {name} could not be verified ({exc})"
         finally:
             self.parts = []
             self.done.set()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+import threading
 import zlib
 from pathlib import Path
 
@@ -209,6 +210,31 @@ def test_damaged_posting_block_is_found_in_the_background(tmp_path: Path) -> Non
         loaded.search(["t1"], 5)
     with pytest.raises(IndexFormatError):
         loaded.save(tmp_path / "copy.bm25")  # never writes unverified data with fresh CRCs
+    assert not (tmp_path / "copy.bm25").exists()
+
+
+def test_a_check_that_fails_to_read_is_not_taken_for_sound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index, _ = built()
+    path = tmp_path / "p.bm25"
+    index.save(path)
+    checksum = bm25_module._crc
+
+    def unreadable(data: memoryview) -> int:
+        # the mapped arrays checked in the background fail to read; those read at load do not
+        if threading.current_thread().name == "bm25-verify":
+            raise OSError(5, "Input/output error")
+        return checksum(data)
+
+    monkeypatch.setattr(bm25_module, "_crc", unreadable)
+    loaded, _ = BM25Index.load(path)
+    with pytest.raises(IndexFormatError, match="base_slots could not be verified"):
+        loaded.wait_verified()
+    with pytest.raises(IndexFormatError):
+        loaded.search(["t1"], 5)
+    with pytest.raises(IndexFormatError):
+        loaded.save(tmp_path / "copy.bm25")
     assert not (tmp_path / "copy.bm25").exists()
 
 
