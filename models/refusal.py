@@ -48,6 +48,8 @@ FEATURES = (
     "top_character_share",
 )
 _NUMBER = re.compile(r"\d+")
+# The evidence reads the first five passages; a list this long is what the model was trained on.
+FULL_EVIDENCE = 5
 
 
 def aligned_share(question: str, sentence: str) -> float:
@@ -102,7 +104,7 @@ def evidence(
         terms = refined
     if not passages or not terms:
         return [0.0] * len(FEATURES)
-    norms = [normalize(p) for p in passages[:5]]
+    norms = [normalize(p) for p in passages[:FULL_EVIDENCE]]
     sentences = _sentences(norms)
     question_norm = normalize(question)
     coverage = [terms.coverage(n) for n in norms]
@@ -149,9 +151,15 @@ class RefusalModel:
     weights: tuple[float, ...]
     bias: float
     threshold: float
-    # A floor under the model: whatever the other evidence, no answer when the widest passage holds
-    # less than this share of the question's weighted words (a tea-garden question must not be
-    # answered from the one irrigation passage a filter leaves, however clearly it leads).
+    # A floor under the model where its evidence is thin. The model learned from result lists
+    # drawn from a whole collection: its margin, runner-up and specific-word features compare the
+    # first passage with the collection's next best. When a filter or a list of documents chose
+    # which passages could compete, or fewer than FULL_EVIDENCE passages came back, the first one
+    # leads only because its rivals were left out; then no answer comes from a widest passage
+    # holding less than this share of the question's weighted words (a tea-garden question must
+    # not be answered from the irrigation passage a speaker filter leaves). Over a whole
+    # collection it stays off: on the training sets it turned away as many answerable questions
+    # as unanswerable ones among those the model accepted, and forced the threshold down.
     min_coverage: float = 0.0
 
     def probability(self, features: Sequence[float]) -> float:
@@ -161,8 +169,15 @@ class RefusalModel:
         )
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
-    def answerable(self, features: Sequence[float]) -> bool:
-        return features[0] >= self.min_coverage and self.probability(features) >= self.threshold
+    def answerable(
+        self, features: Sequence[float], *, passages: int, narrowed: bool = False
+    ) -> bool:
+        """Whether to answer from the evidence of ``passages`` retrieved passages; ``narrowed``
+        when a filter or a list of documents restricted which passages could compete."""
+        thin = narrowed or passages < FULL_EVIDENCE
+        if thin and features[0] < self.min_coverage:
+            return False
+        return self.probability(features) >= self.threshold
 
     def to_json(self, **extra: object) -> str:
         body = {

@@ -453,6 +453,11 @@ class Speeches:
         assert self._answerer is not None
         with self._lock.read():
             hits = self._search(question, max(top_k, 5), doc_ids, exclude_doc_ids, where)
+            # Did the caller choose which passages compete? (The gold-free runs of `speechqa eval
+            # qa` exclude a document to stand for a collection without it: not a narrowing.)
+            narrowed = where is not None or (
+                doc_ids is not None and len(set(doc_ids)) < self.store.count_documents()
+            )
             candidates = [
                 Candidate(text=h.text, offset=h.start, score=h.score, key=i)
                 for i, h in enumerate(hits)
@@ -461,14 +466,13 @@ class Speeches:
             found = self._answerer.answer(question, candidates, idf=bm25.idf)
             terms = QuestionTerms(question, bm25.idf)
             features = evidence(
-                question,
-                terms,
-                [c.text for c in candidates[:5]],
-                [c.score for c in candidates[:5]],
+                question, terms, [c.text for c in candidates], [c.score for c in candidates]
             )
         assert self._refusal is not None
         confidence = self._refusal.probability(features)
-        if found is None or not self._refusal.answerable(features):
+        if found is None or not self._refusal.answerable(
+            features, passages=len(candidates), narrowed=narrowed
+        ):
             return AskResult("", False, round(confidence, 4), [])
         holder = hits[found.key]
         citations = [holder] + [h for i, h in enumerate(hits[:top_k]) if i != found.key]

@@ -8,7 +8,15 @@ import pytest
 
 from embeddings.tokens import words
 from models.coverage import QuestionTerms
-from models.refusal import FEATURES, RefusalModel, aligned_share, evidence, fit, load_refusal_model
+from models.refusal import (
+    FEATURES,
+    FULL_EVIDENCE,
+    RefusalModel,
+    aligned_share,
+    evidence,
+    fit,
+    load_refusal_model,
+)
 
 
 def _idf(gram: str) -> float:
@@ -34,8 +42,28 @@ def test_shipped_model_loads_and_prefers_the_passage_that_answers() -> None:
     sibling = model.probability(_evidence(question, [SIBLING, OTHER], [1.0, 0.8]))
     unrelated = model.probability(_evidence(question, [OTHER], [0.5]))
     assert holds > sibling > unrelated
-    assert model.answerable(_evidence(question, [ANSWERS, SIBLING], [1.2, 0.6]))
-    assert not model.answerable(_evidence(question, [OTHER], [0.5]))
+    assert model.answerable(_evidence(question, [ANSWERS, SIBLING], [1.2, 0.6]), passages=2)
+    assert not model.answerable(_evidence(question, [OTHER], [0.5]), passages=1)
+
+
+def test_the_coverage_floor_holds_only_where_the_evidence_is_thin() -> None:
+    # Every weight on the first feature (the widest passage's coverage): 0.3 reads as sure.
+    model = RefusalModel(
+        mean=(0.0,) * len(FEATURES),
+        scale=(0.1,) * len(FEATURES),
+        weights=(1.0,) + (0.0,) * (len(FEATURES) - 1),
+        bias=0.0,
+        threshold=0.5,
+        min_coverage=0.45,
+    )
+    features = [0.3] + [0.0] * (len(FEATURES) - 1)
+    assert model.probability(features) > 0.9
+    assert model.answerable(features, passages=FULL_EVIDENCE)
+    assert model.answerable(features, passages=FULL_EVIDENCE + 3)
+    assert not model.answerable(features, passages=FULL_EVIDENCE - 1)
+    assert not model.answerable(features, passages=FULL_EVIDENCE, narrowed=True)
+    assert model.answerable([0.5, *features[1:]], passages=1)
+    assert model.answerable([0.5, *features[1:]], passages=FULL_EVIDENCE, narrowed=True)
 
 
 def test_refined_terms_leave_out_question_and_frame_words() -> None:
@@ -80,7 +108,7 @@ def test_fit_separates_separable_evidence() -> None:
     rows += [(row(rng.uniform(0.0, 0.4)), 0) for _ in range(200)]
     model = fit(rows, steps=500)
     assert isinstance(model, RefusalModel)
-    wrong = sum(model.answerable(f) != bool(y) for f, y in rows)
+    wrong = sum(model.answerable(f, passages=FULL_EVIDENCE) != bool(y) for f, y in rows)
     assert wrong <= 4
 
 

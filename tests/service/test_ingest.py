@@ -181,6 +181,9 @@ def test_filter_narrows_search_ask_and_summaries(folder: Path, fresh_settings: S
         assert {c.doc_id for c in answer.citations} == {"farm"}
         refused = speeches.ask("今年新建标准化茶园多少亩？", filter={"speaker": "李明"})
         assert not refused.answerable and refused.citations == []
+        # Narrowed by a document list the same way: the irrigation passage leads only because
+        # the farm speech was left out of the competition.
+        assert not speeches.ask("今年新建标准化茶园多少亩？", doc_ids=["water"]).answerable
         with pytest.raises(InvalidInput):
             speeches.search("水库", filter={"date_from": "someday"})
 
