@@ -406,7 +406,17 @@ class Speeches:
         self._check_top_k(top_k)
         where = parse_filter(filter)
         with self._lock.read():
-            return self._search(query, top_k, doc_ids, exclude_doc_ids, where)
+            return self._search(query, top_k, self._scope(doc_ids, where), exclude_doc_ids)
+
+    def _scope(
+        self, doc_ids: Sequence[str] | None, where: MetadataFilter | None
+    ) -> Sequence[str] | None:
+        """The documents a search may use (None: all of them); unknown ids are an error."""
+        if doc_ids is not None:
+            unknown = set(doc_ids) - self.store.existing_ids(doc_ids)
+            if unknown:
+                raise NotFound(f"no document with id {sorted(unknown)[0]!r}")
+        return doc_ids if where is None else self._select(doc_ids, where)
 
     def _search(
         self,
@@ -414,17 +424,8 @@ class Speeches:
         top_k: int,
         doc_ids: Sequence[str] | None,
         exclude_doc_ids: Sequence[str] | None = None,
-        where: MetadataFilter | None = None,
     ) -> list[Hit]:
         allowed = None
-        if doc_ids is not None:
-            unknown = set(doc_ids) - self.store.existing_ids(doc_ids)
-            if unknown:
-                raise NotFound(f"no document with id {sorted(unknown)[0]!r}")
-        if where is not None:
-            doc_ids = self._select(doc_ids, where)
-            if not doc_ids:
-                return []
         if doc_ids is not None:
             allowed = self.store.passage_ids(doc_ids)
         if exclude_doc_ids:
@@ -452,12 +453,12 @@ class Speeches:
         where = parse_filter(filter)
         assert self._answerer is not None
         with self._lock.read():
-            hits = self._search(question, max(top_k, 5), doc_ids, exclude_doc_ids, where)
-            # Did the caller choose which passages compete? (The gold-free runs of `speechqa eval
-            # qa` exclude a document to stand for a collection without it: not a narrowing.)
-            narrowed = where is not None or (
-                doc_ids is not None and len(set(doc_ids)) < self.store.count_documents()
-            )
+            scope = self._scope(doc_ids, where)
+            hits = self._search(question, max(top_k, 5), scope, exclude_doc_ids)
+            # Did the caller leave some documents out of the competition? (The gold-free runs of
+            # `speechqa eval qa` exclude a document to stand for a collection without it: not a
+            # narrowing.)
+            narrowed = scope is not None and len(set(scope)) < self.store.count_documents()
             candidates = [
                 Candidate(text=h.text, offset=h.start, score=h.score, key=i)
                 for i, h in enumerate(hits)

@@ -3,10 +3,12 @@ and the metadata filter in search, ask and summaries."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
+from models.refusal import RefusalModel, load_refusal_model
 from service.config import Settings
 from service.core import IngestReport, Speeches
 from service.errors import InvalidInput, NotFound
@@ -193,3 +195,39 @@ def test_filter_narrows_search_ask_and_summaries(folder: Path, fresh_settings: S
             ("1", 1, "一、"),
             ("2", 1, "二、"),
         ]
+
+
+class _Recording:
+    """The shipped refusal model, noting whether each question it judged was narrowed."""
+
+    def __init__(self, model: RefusalModel) -> None:
+        self.model = model
+        self.narrowed: list[bool] = []
+
+    def probability(self, features: Sequence[float]) -> float:
+        return self.model.probability(features)
+
+    def answerable(self, features: Sequence[float], *, passages: int, narrowed: bool) -> bool:
+        self.narrowed.append(narrowed)
+        return self.model.answerable(features, passages=passages, narrowed=narrowed)
+
+
+def test_only_a_search_that_leaves_documents_out_is_narrowed(
+    folder: Path, fresh_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The coverage floor holds under narrowed searches only; the gold-free runs of the QA
+    # evaluation exclude a document to stand for a collection without it, which is no narrowing.
+    with Speeches(fresh_settings) as speeches:
+        speeches.ingest_paths([folder])
+        recording = _Recording(load_refusal_model())
+        monkeypatch.setattr(speeches, "_refusal", recording)
+        every = [d["id"] for d in speeches.list_documents()]
+        assert len(every) == 5
+        question = "今年新建标准化茶园多少亩？"
+        speeches.ask(question)
+        speeches.ask(question, doc_ids=[*every, every[0]])
+        speeches.ask(question, filter={"format": ["text", "markdown", "docx", "html", "pdf"]})
+        speeches.ask(question, exclude_doc_ids=["farm"])
+        speeches.ask(question, doc_ids=["water", "farm"])
+        speeches.ask(question, filter={"speaker": "王芳"})
+    assert recording.narrowed == [False, False, False, False, True, True]
