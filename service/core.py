@@ -412,11 +412,14 @@ class Speeches:
         self, doc_ids: Sequence[str] | None, where: MetadataFilter | None
     ) -> Sequence[str] | None:
         """The documents a search may use (None: all of them); unknown ids are an error."""
+        self._check_ids(doc_ids)
+        return doc_ids if where is None else self._select(doc_ids, where)
+
+    def _check_ids(self, doc_ids: Sequence[str] | None) -> None:
         if doc_ids is not None:
             unknown = set(doc_ids) - self.store.existing_ids(doc_ids)
             if unknown:
                 raise NotFound(f"no document with id {sorted(unknown)[0]!r}")
-        return doc_ids if where is None else self._select(doc_ids, where)
 
     def _search(
         self,
@@ -547,10 +550,7 @@ class Speeches:
 
         Every id in ``doc_ids`` must exist (:class:`NotFound` otherwise).
         """
-        if doc_ids is not None:
-            unknown = set(doc_ids) - self.store.existing_ids(doc_ids)
-            if unknown:
-                raise NotFound(f"no document with id {sorted(unknown)[0]!r}")
+        self._check_ids(doc_ids)
         where = parse_filter(filter)
         if where is None:
             if doc_ids is None:
