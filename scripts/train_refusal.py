@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from models.coverage import QuestionTerms
-from models.refusal import DEFAULT_MODEL, evidence, fit
+from models.refusal import DEFAULT_MODEL, FULL_EVIDENCE, evidence, fit
 from service.config import Settings
 from service.core import Speeches
 from service.evals.qa import QA_DIR
@@ -54,7 +54,7 @@ def _rows(dataset: str, qa_dir: Path) -> list[Row]:
                 continue
             terms = QuestionTerms(q["question"], bm25.idf)
             for label, exclude in ((1, None), (0, [q["doc_id"]])):
-                hits = sp.search(q["question"], top_k=10, exclude_doc_ids=exclude)[:5]
+                hits = sp.search(q["question"], top_k=10, exclude_doc_ids=exclude)[:FULL_EVIDENCE]
                 features = evidence(
                     q["question"],
                     terms,

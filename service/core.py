@@ -21,7 +21,7 @@ from models.answerer import Answerer, Candidate
 from models.coverage import QuestionTerms
 from models.errors import ModelError
 from models.reader import load_reader
-from models.refusal import RefusalModel, evidence, load_refusal_model
+from models.refusal import FULL_EVIDENCE, RefusalModel, evidence, load_refusal_model
 from models.summarizer import Budget, Summarizer
 from service.config import Settings
 from service.errors import InvalidInput, NotFound, PayloadTooLarge, ServiceError, Unavailable
@@ -457,7 +457,7 @@ class Speeches:
         assert self._answerer is not None
         with self._lock.read():
             scope = self._scope(doc_ids, where)
-            hits = self._search(question, max(top_k, 5), scope, exclude_doc_ids)
+            hits = self._search(question, max(top_k, FULL_EVIDENCE), scope, exclude_doc_ids)
             # Did the caller leave some documents out of the competition? (The gold-free runs of
             # `speechqa eval qa` exclude a document to stand for a collection without it: not a
             # narrowing.)
