@@ -15,13 +15,14 @@ _WH = re.compile(
     "什么样的|什麼樣的|什么时候|什麼時候|什么时间|什麼時間|为什么|為什麼|什么|什麼|"
     "哪一年|哪一天|哪一个|哪一個|哪个|哪個|哪些|哪里|哪裡|哪儿|哪兒|哪位|哪|"
     "多少|多长|多長|多大|多久|多远|多遠|多高|几|幾|谁|誰|"
-    "何时|何時|何处|何處|何地|何人|何种|何種|如何|怎样|怎樣|怎么|怎麼|为何|為何"
+    "何时|何時|何年|何处|何處|何地|何人|何种|何種|如何|怎样|怎樣|怎么|怎麼|为何|為何"
 )
 _TYPES: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "date",
         re.compile(
-            "何时|何時|什么时候|什麼時候|什么时间|什麼時間|哪一年|哪年|哪一天|几月|幾月|几号|幾號|哪个时期"
+            "何时|何時|何年|什么时候|什麼時候|什么时间|什麼時間|哪一年|哪年|哪一天|几月|幾月|几号|幾號|"
+            "哪个时期|(?:哪一?[个個]?|什[么麼])(?:世[纪紀]|年代)"
         ),
     ),
     ("number", re.compile("多少|几|幾|多长|多長|多大|多久|多远|多遠|多高|比例|百分之")),
@@ -348,14 +349,23 @@ def mend(question: Question, sentence: str, start: int, end: int) -> tuple[int, 
 _DESIGNATION = 4  # characters of X from which 什么样的X asks for a designation
 
 
-def _described_noun(question: Question, sentence: str, end: int) -> int:
-    """For 什么样的X with a long X, a span that stops just before its 的X ends after it.
+def designation(question: Question) -> str | None:
+    """X of 什么样的X when X is long enough to be a designation the speech gives.
 
-    A long X is a designation the speech gives (定位为…的政治宣言和行动纲领): the answer is the
-    whole designation, not its last modifier alone. A short X is a category word (什麼樣的原因,
-    什麼樣的效果), and annotators answer with the modifier: those spans are left alone."""
+    A long X is a designation (定位为…的政治宣言和行动纲领): the answer is the whole designation,
+    not its last modifier alone. A short X is a category word (什麼樣的原因, 什麼樣的效果), and
+    annotators answer with the modifier."""
     noun = question.right
-    if not question.wh.endswith(("样的", "樣的")) or len(noun) < _DESIGNATION or end == 0:
+    if question.wh.endswith(("样的", "樣的")) and len(noun) >= _DESIGNATION:
+        return noun
+    return None
+
+
+def _described_noun(question: Question, sentence: str, end: int) -> int:
+    """For a designation asked for (:func:`designation`), a span that stops just before its 的X
+    ends after it; other spans are left alone."""
+    noun = designation(question)
+    if noun is None or end == 0:
         return end
     if sentence.startswith("的" + noun, end):
         return end + 1 + len(noun)

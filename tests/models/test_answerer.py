@@ -276,6 +276,29 @@ def test_hybrid_prefers_a_quoted_name_inside_the_rankers_longer_span() -> None:
     assert text[found.start - offset : found.end - offset] == found.text
 
 
+def test_hybrid_answers_a_designation_with_its_noun() -> None:
+    text = (
+        "党的二十大擘画了中国式现代化的宏伟蓝图，是全面建设社会主义现代化国家、"
+        "全面推进中华民族伟大复兴的政治宣言和行动纲领。"
+    )
+    cands = [Candidate(text, 40, 1.0, 0)]
+    other = (text.index("中国式"), text.index("，是"))  # the first clause's object
+    designation = "全面建设社会主义现代化国家、全面推进中华民族伟大复兴的政治宣言和行动纲领"
+    question = "党的二十大被定位为什么样的政治宣言和行动纲领？"
+    # however sure the ranker is of a span without the designation's noun, the rules' wins
+    for score in (RULES_BELOW_SPAN_SCORE - 0.25, RULES_BELOW_SPAN_SCORE + 2.0):
+        found = Answerer(min_coverage=0.0, ranker=_Fixed(0, other, score)).answer(
+            question, cands, _idf
+        )
+        assert found is not None and found.text == designation
+        assert text[found.start - 40 : found.end - 40] == found.text
+    # a short X is a category word (什么样的作用): the ranker's modifier stands
+    found = Answerer(min_coverage=0.0, ranker=_Fixed(0, other, 2.5)).answer(
+        "党的二十大擘画了什么样的蓝图？", cands, _idf
+    )
+    assert found is not None and found.text == "中国式现代化的宏伟蓝图"
+
+
 def test_hybrid_never_answers_with_the_quoted_name_the_question_says() -> None:
     texts = [
         "让我们坚定信心、埋头苦干，为建设“五个强县”“六个强县”，作出新的更大贡献！",

@@ -28,6 +28,12 @@ from models.spans import analyse, extract, mend, opens_with_asked_name, starts_q
         ("全县共有几所高中？", "number", "几"),
         ("第二届比赛什么时候举行的？", "date", "什么时候"),
         ("佩內塔在哪一年跻身世界前十？", "date", "哪一年"),
+        # 何年 (formal: 于何年) asks for a year; a century or decade is a date as well
+        ("文化大革命於何年爆發?", "date", "何年"),
+        ("素可泰王國是在哪一個世紀時建立的?", "date", "哪一個"),
+        ("校园民歌在哪个年代成为主流？", "date", "哪个"),
+        # an era's name is not a date
+        ("恆星已經在什麼時期被中國人認知到？", "what", "什麼"),
         ("這部小說是誰創作的？", "person", "誰"),
         ("全县高标准农田建设在哪个镇？", "place", "哪个"),
         ("首屆比賽在哪裡舉行？", "place", "哪裡"),
