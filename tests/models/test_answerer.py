@@ -292,7 +292,7 @@ def test_hybrid_answers_a_designation_with_its_noun() -> None:
         )
         assert found is not None and found.text == designation
         assert text[found.start - 40 : found.end - 40] == found.text
-    # a short X is a category word (什么样的作用): the ranker's modifier stands
+    # a short X is a category word (什么样的蓝图): the ranker's modifier stands
     found = Answerer(min_coverage=0.0, ranker=_Fixed(0, other, 2.5)).answer(
         "党的二十大擘画了什么样的蓝图？", cands, _idf
     )
