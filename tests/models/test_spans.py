@@ -26,6 +26,12 @@ from models.spans import analyse, extract, mend, opens_with_asked_name, starts_q
     [
         ("2019年全县地区生产总值是多少？", "number", "多少"),
         ("全县共有几所高中？", "number", "几"),
+        # a measure asked by 多 + adjective: speed, depth, width, thickness, weight
+        ("最后飞机以多快的速度冲出了跑道的防护堤？", "number", "多快"),
+        ("这条河有多深？", "number", "多深"),
+        ("椰子猫平均有多重？", "number", "有多重"),
+        # 多重 alone is "multiple", not a question word
+        ("哪些国家承认多重国籍？", "what", "哪些"),
         ("第二届比赛什么时候举行的？", "date", "什么时候"),
         ("佩內塔在哪一年跻身世界前十？", "date", "哪一年"),
         # 何年 (formal: 于何年) asks for a year; a century or decade is a date as well
