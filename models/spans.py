@@ -11,10 +11,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+# The question words that ask for a number: one list for the question word and for the type.
+# 有多重 (how heavy), not 多重 alone: 多重国籍 is "multiple" nationality.
+_HOW_MUCH = "多少|多长|多長|多大|多久|多远|多遠|多高|多快|多深|多宽|多寬|多厚|有多重|几|幾"
 _WH = re.compile(
     "什么样的|什麼樣的|什么时候|什麼時候|什么时间|什麼時間|为什么|為什麼|什么|什麼|"
     "哪一年|哪一天|哪一个|哪一個|哪个|哪個|哪些|哪里|哪裡|哪儿|哪兒|哪位|哪|"
-    "多少|多长|多長|多大|多久|多远|多遠|多高|多快|多深|多宽|多寬|多厚|有多重|几|幾|谁|誰|"
+    f"{_HOW_MUCH}|谁|誰|"
     "何时|何時|何年|何处|何處|何地|何人|何种|何種|如何|怎样|怎樣|怎么|怎麼|为何|為何"
 )
 _TYPES: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -25,13 +28,7 @@ _TYPES: tuple[tuple[str, re.Pattern[str]], ...] = (
             "哪个时期|(?:哪一?[个個]?|什[么麼])(?:世[纪紀]|年代)"
         ),
     ),
-    (
-        "number",
-        # 有多重 (how heavy), not 多重 alone: 多重国籍 is "multiple" nationality.
-        re.compile(
-            "多少|几|幾|多长|多長|多大|多久|多远|多遠|多高|多快|多深|多宽|多寬|多厚|有多重|比例|百分之"
-        ),
-    ),
+    ("number", re.compile(f"{_HOW_MUCH}|比例|百分之")),
     ("person", re.compile("谁|誰|哪位|何人")),
     (
         "place",
